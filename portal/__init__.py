@@ -1,0 +1,46 @@
+"""The procurement and contract portal for government purchase of social-work services."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from portal.config import PROJECT_ROOT, load_config
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application; ``config`` overrides settings (used by tests)."""
+    settings = load_config(config)
+    app = Flask(
+        __name__,
+        instance_path=settings["INSTANCE_PATH"],
+        static_folder=str(PROJECT_ROOT / "static"),
+        static_url_path="/static",
+    )
+    app.config.update(settings)
+
+    from portal import i18n, security
+    from portal.db import configure_engine_events, include_object
+    from portal.errors import register_error_handlers
+    from portal.extensions import babel, csrf, db, login_manager, migrate
+
+    configure_engine_events()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), include_object=include_object)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    login_manager.init_app(app)
+    security.init_app(app)
+    i18n.init_app(app)
+    register_error_handlers(app)
+
+    from portal import accounts, main
+    from portal.cli import register_cli
+
+    for feature in (main, accounts):
+        feature.init_app(app)
+    register_cli(app)
+
+    from portal.permissions import init_app as init_permissions
+
+    init_permissions(app)
+    return app

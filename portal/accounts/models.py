@@ -1,0 +1,239 @@
+"""Users, organisations (bureaus and NGOs), expert profiles and login attempts."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import TimestampMixin, UTCDateTime
+from portal.extensions import db
+from portal.permissions import Role
+
+
+class OrgKind(StrEnum):
+    BUREAU = "bureau"
+    SUPPLIER = "supplier"
+
+
+class BureauLevel(StrEnum):
+    CITY = "city"
+    DISTRICT = "district"
+
+
+class OrgStatus(StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"  # self-registered NGO waiting for an administrator
+    INACTIVE = "inactive"
+
+
+class Rating(StrEnum):
+    """社会组织评估等级."""
+
+    NONE = "none"
+    A3 = "3A"
+    A4 = "4A"
+    A5 = "5A"
+
+
+class AffiliationKind(StrEnum):
+    """Ties that make an expert recuse (实施条例 art. 9)."""
+
+    EMPLOYEE = "employee"
+    DIRECTOR = "director"
+    SUPERVISOR = "supervisor"
+    CONTROLLER = "controller"
+    RELATIVE = "relative"
+
+
+ORG_KIND_LABELS = {OrgKind.BUREAU: _l("Civil-affairs bureau"), OrgKind.SUPPLIER: _l("Social-work organisation")}
+LEVEL_LABELS = {BureauLevel.CITY: _l("City bureau"), BureauLevel.DISTRICT: _l("District/county bureau")}
+STATUS_LABELS = {OrgStatus.ACTIVE: _l("Active"), OrgStatus.PENDING: _l("Awaiting approval"),
+                 OrgStatus.INACTIVE: _l("Inactive")}
+RATING_LABELS = {Rating.NONE: _l("Not rated"), Rating.A3: "3A", Rating.A4: "4A", Rating.A5: "5A"}
+ROLE_LABELS = {Role.OFFICER: _l("Bureau officer"), Role.SUPPLIER: _l("Social-work organisation"),
+               Role.EVALUATOR: _l("Expert / assessor"), Role.ADMIN: _l("Administrator")}
+AFFILIATION_LABELS = {
+    AffiliationKind.EMPLOYEE: _l("Employee"),
+    AffiliationKind.DIRECTOR: _l("Director"),
+    AffiliationKind.SUPERVISOR: _l("Supervisor"),
+    AffiliationKind.CONTROLLER: _l("Controlling person"),
+    AffiliationKind.RELATIVE: _l("Close relative of the legal representative"),
+}
+SPECIALTY_LABELS = {
+    "social_assistance": _l("Social assistance (社会救助)"),
+    "poverty_relief": _l("Poverty relief (脱贫攻坚)"),
+    "elderly_care": _l("Care for elderly people in difficulty (困难老年人关爱)"),
+    "left_behind_children": _l("Left-behind children (留守儿童关爱)"),
+    "children_in_difficulty": _l("Orphans and children in difficulty (孤儿和困境儿童)"),
+    "social_work": _l("Social-work practice (社会工作)"),
+    "evaluation": _l("Performance evaluation (绩效评估)"),
+    "finance": _l("Finance and audit (财务)"),
+    "law": _l("Law (法律)"),
+}
+
+
+def _values(enum) -> str:
+    return ", ".join(f"'{member.value}'" for member in enum)
+
+
+class Organisation(TimestampMixin, db.Model):
+    __tablename__ = "organisations"
+    __table_args__ = (
+        sa.CheckConstraint(f"kind IN ({_values(OrgKind)})", name="kind"),
+        sa.CheckConstraint(f"status IN ({_values(OrgStatus)})", name="status"),
+        sa.CheckConstraint(f"rating IN ({_values(Rating)})", name="rating"),
+        sa.CheckConstraint(
+            f"(kind = 'bureau' AND level IN ({_values(BureauLevel)})) OR (kind = 'supplier' AND level IS NULL)",
+            name="level_matches_kind",
+        ),
+        sa.CheckConstraint(
+            "assistant_social_workers >= 0 AND social_workers >= 0 AND senior_social_workers >= 0",
+            name="worker_counts",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(20), nullable=False, index=True)
+    level: Mapped[str | None] = mapped_column(sa.String(20))
+    status: Mapped[str] = mapped_column(sa.String(20), nullable=False, default=OrgStatus.ACTIVE, index=True)
+    name: Mapped[str] = mapped_column(sa.String(200), nullable=False, unique=True)
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    credit_code: Mapped[str | None] = mapped_column(sa.String(18), unique=True)
+    registration_authority: Mapped[str] = mapped_column(sa.String(200), nullable=False, default="")
+    registration_date: Mapped[date | None] = mapped_column(sa.Date)
+    rating: Mapped[str] = mapped_column(sa.String(8), nullable=False, default=Rating.NONE)
+    assistant_social_workers: Mapped[int] = mapped_column(nullable=False, default=0)
+    social_workers: Mapped[int] = mapped_column(nullable=False, default=0)
+    senior_social_workers: Mapped[int] = mapped_column(nullable=False, default=0)
+    service_areas: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+    address: Mapped[str] = mapped_column(sa.String(300), nullable=False, default="")
+    contact_name: Mapped[str] = mapped_column(sa.String(100), nullable=False, default="")
+    contact_phone: Mapped[str] = mapped_column(sa.String(40), nullable=False, default="")
+    contact_email: Mapped[str] = mapped_column(sa.String(200), nullable=False, default="")
+    debarred_until: Mapped[date | None] = mapped_column(sa.Date)
+    debarment_reason: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+
+    parent: Mapped[Organisation | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Organisation]] = relationship(back_populates="parent", order_by="Organisation.id")
+    users: Mapped[list[User]] = relationship(back_populates="organisation")
+
+    @property
+    def is_bureau(self) -> bool:
+        return self.kind == OrgKind.BUREAU
+
+    @property
+    def is_city_bureau(self) -> bool:
+        return self.kind == OrgKind.BUREAU and self.level == BureauLevel.CITY
+
+    def is_debarred(self, on: date) -> bool:
+        """Whether the organisation is barred from government procurement on that day."""
+        return self.debarred_until is not None and on <= self.debarred_until
+
+    def oversees(self, other: Organisation | None) -> bool:
+        """A bureau oversees itself and, if it is the city bureau, every bureau under it."""
+        if other is None or not self.is_bureau:
+            return False
+        if other.id == self.id:
+            return True
+        return self.is_city_bureau and other.parent_id == self.id
+
+
+class User(UserMixin, TimestampMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.CheckConstraint(f"role IN ({_values(Role)})", name="role"),
+        sa.CheckConstraint(
+            "role NOT IN ('officer', 'supplier') OR organisation_id IS NOT NULL", name="org_required"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255), nullable=False)
+    role: Mapped[str] = mapped_column(sa.String(20), nullable=False, index=True)
+    organisation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    display_name: Mapped[str] = mapped_column(sa.String(100), nullable=False, default="")
+    email: Mapped[str] = mapped_column(sa.String(200), nullable=False, default="")
+    phone: Mapped[str] = mapped_column(sa.String(40), nullable=False, default="")
+    locale: Mapped[str] = mapped_column(sa.String(8), nullable=False, default="zh")
+    active: Mapped[bool] = mapped_column(nullable=False, default=True)
+    approved: Mapped[bool] = mapped_column(nullable=False, default=True)
+    session_token: Mapped[str] = mapped_column(sa.String(32), nullable=False, default=lambda: secrets.token_hex(16))
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation | None] = relationship(back_populates="users")
+    expert_profile: Mapped[ExpertProfile | None] = relationship(back_populates="user", uselist=False)
+
+    def get_id(self) -> str:
+        # The token changes at logout, password change and deactivation, ending old sessions.
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.active and self.approved
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+    def has_role(self, role: Role) -> bool:
+        return self.role == role
+
+    def rotate_session(self) -> None:
+        self.session_token = secrets.token_hex(16)
+
+
+class ExpertProfile(TimestampMixin, db.Model):
+    __tablename__ = "expert_profiles"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(100), nullable=False, default="")
+    employer: Mapped[str] = mapped_column(sa.String(200), nullable=False, default="")
+    specialties: Mapped[str] = mapped_column(sa.String(400), nullable=False, default="")
+    in_pool: Mapped[bool] = mapped_column(nullable=False, default=True)
+
+    user: Mapped[User] = relationship(back_populates="expert_profile")
+    affiliations: Mapped[list[ExpertAffiliation]] = relationship(
+        back_populates="expert", cascade="all, delete-orphan", order_by="ExpertAffiliation.start_date"
+    )
+
+    @property
+    def specialty_list(self) -> list[str]:
+        return [s for s in self.specialties.split(",") if s]
+
+
+class ExpertAffiliation(db.Model):
+    """A past or present tie of an expert to an organisation, used for conflict-of-interest checks."""
+
+    __tablename__ = "expert_affiliations"
+    __table_args__ = (
+        sa.CheckConstraint(f"kind IN ({_values(AffiliationKind)})", name="kind"),
+        sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    expert_id: Mapped[int] = mapped_column(sa.ForeignKey("expert_profiles.user_id", ondelete="CASCADE"), index=True)
+    organisation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    organisation_name: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(sa.String(20), nullable=False)
+    start_date: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    end_date: Mapped[date | None] = mapped_column(sa.Date)
+
+    expert: Mapped[ExpertProfile] = relationship(back_populates="affiliations")
+    organisation: Mapped[Organisation | None] = relationship()
+
+
+class LoginAttempt(db.Model):
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), nullable=False, index=True)
+    ip: Mapped[str] = mapped_column(sa.String(64), nullable=False, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    success: Mapped[bool] = mapped_column(nullable=False)

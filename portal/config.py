@@ -1,0 +1,101 @@
+"""Settings, read from the environment.
+
+Development keeps its generated secrets and the SQLite database in ``instance/``;
+production (PORTAL_ENV=production) refuses to start without real secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from decimal import Decimal
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+
+
+class ConfigError(RuntimeError):
+    """The portal cannot start with the configuration it was given."""
+
+
+def _instance_secret(instance: Path, name: str, nbytes: int = 32) -> str:
+    """A development secret created once in instance/ and reused afterwards."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / name
+    if not path.exists():
+        path.write_text(secrets.token_hex(nbytes))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain postgres:// URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """Build the settings mapping from the environment, then apply the test mapping."""
+    env = os.environ
+    overrides = dict(overrides or {})
+    portal_env = overrides.get("PORTAL_ENV") or env.get("PORTAL_ENV", "development")
+    production = portal_env == "production"
+    instance = Path(overrides.get("INSTANCE_PATH") or env.get("PORTAL_INSTANCE", DEFAULT_INSTANCE))
+
+    def secret(name: str, file_name: str) -> str:
+        value = overrides.get(name) or env.get(name)
+        if value:
+            return value
+        if production:
+            raise ConfigError(f"{name} must be set in the environment in production")
+        return _instance_secret(instance, file_name)
+
+    https = _flag(env.get("PORTAL_HTTPS"))
+    config = {
+        "PORTAL_ENV": portal_env,
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": secret("SECRET_KEY", "secret_key"),
+        "PORTAL_SEALING_KEY": secret("PORTAL_SEALING_KEY", "sealing_key"),
+        "PORTAL_AUDIT_KEY": secret("PORTAL_AUDIT_KEY", "audit_key"),
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(
+            env.get("DATABASE_URL") or f"sqlite:///{instance / 'portal.db'}"
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": https,
+        "PORTAL_HTTPS": https,
+        "PERMANENT_SESSION_LIFETIME": int(env.get("PORTAL_SESSION_SECONDS", 8 * 3600)),
+        "REMEMBER_COOKIE_DURATION": 0,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "portal" / "translations"),
+        "PORTAL_LANGUAGES": ("zh", "en"),
+        "PORTAL_TIMEZONE": "Asia/Shanghai",
+        "MAX_CONTENT_LENGTH": int(env.get("PORTAL_MAX_UPLOAD_MB", 50)) * 1024 * 1024,
+        "UPLOAD_FOLDER": env.get("PORTAL_UPLOAD_FOLDER", str(instance / "uploads")),
+        "MAIL_SERVER": env.get("SMTP_HOST", "localhost"),
+        "MAIL_PORT": int(env.get("SMTP_PORT", 25)),
+        "MAIL_USERNAME": env.get("SMTP_USER", ""),
+        "MAIL_PASSWORD": env.get("SMTP_PASSWORD", ""),
+        "MAIL_USE_TLS": _flag(env.get("SMTP_STARTTLS")),
+        "MAIL_SENDER": env.get("SMTP_SENDER", "portal@localhost"),
+        "MAIL_ENABLED": _flag(env.get("SMTP_ENABLED", "1" if env.get("SMTP_HOST") else "0")),
+        # Login lockout: this many failures for one account or one address within the window.
+        "LOGIN_MAX_FAILURES": int(env.get("PORTAL_LOGIN_MAX_FAILURES", 5)),
+        "LOGIN_FAILURE_WINDOW_SECONDS": int(env.get("PORTAL_LOGIN_WINDOW_SECONDS", 15 * 60)),
+        # RULES-CN A.1: 公开招标数额标准 (国办发〔2019〕55号: 2,000,000 yuan for services).
+        "OPEN_TENDER_THRESHOLD": Decimal(env.get("PORTAL_OPEN_TENDER_THRESHOLD", "2000000")),
+    }
+    config.update(overrides)
+    if production and config["SECRET_KEY"] in {"", "dev"}:
+        raise ConfigError("SECRET_KEY must be a real secret in production")
+    return config

@@ -1,0 +1,25 @@
+"""Form helpers shared by every feature."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms.validators import Optional, Regexp
+
+EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address."))
+PHONE = Regexp(r"^[0-9+\-() ]{5,40}$", message=_l("Enter a valid telephone number (digits, spaces, + - and brackets)."))
+
+
+def strip(value):
+    """Trim surrounding whitespace and drop control characters from text input."""
+    if not isinstance(value, str):
+        return value
+    return "".join(ch for ch in value if ch >= " " or ch in "\n\t").strip()
+
+
+def optional_email():
+    return [Optional(), EMAIL]
+
+
+class ActionForm(FlaskForm):
+    """A form with nothing but its CSRF token, for buttons that change state."""

@@ -1,0 +1,95 @@
+"""Landing page, the dashboard of each role, the language switch and the health check."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required
+from sqlalchemy.orm import selectinload
+
+from portal.accounts.models import SPECIALTY_LABELS, ExpertProfile, Organisation, OrgKind, User
+from portal.extensions import db
+from portal.i18n import LANG_COOKIE
+from portal.urls import safe_next
+
+bp = Blueprint("main", __name__, template_folder="templates")
+
+
+@bp.get("/")
+def index():
+    return render_template("main/index.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        current_app.logger.exception("health check: database unreachable")
+        db.session.rollback()
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok")
+
+
+@bp.post("/language")
+def set_language():
+    """Switch the interface language and remember it (cookie, session and the user's profile)."""
+    from portal.forms import ActionForm
+
+    lang = request.form.get("lang", "")
+    target = safe_next(request.form.get("next")) or url_for("main.index")
+    if not ActionForm().validate_on_submit() or lang not in current_app.config["PORTAL_LANGUAGES"]:
+        return redirect(target)
+    session["lang"] = lang
+    if current_user.is_authenticated and current_user.locale != lang:
+        current_user.locale = lang
+        db.session.commit()
+    response = redirect(target)
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                        secure=current_app.config["PORTAL_HTTPS"])
+    return response
+
+
+def _admin_dashboard() -> dict:
+    pending = db.session.scalars(
+        sa.select(User).where(User.approved.is_(False)).options(selectinload(User.organisation)).order_by(User.id)
+    ).all()
+    counts = dict(db.session.execute(sa.select(User.role, sa.func.count()).group_by(User.role)).all())
+    return {"pending": pending, "counts": counts}
+
+
+def _officer_dashboard() -> dict:
+    bureau = current_user.organisation
+    districts = db.session.scalars(
+        sa.select(Organisation).where(Organisation.parent_id == bureau.id).order_by(Organisation.name)
+    ).all() if bureau.is_city_bureau else []
+    supplier_count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Organisation).where(
+            Organisation.kind == OrgKind.SUPPLIER, Organisation.status == "active")
+    )
+    return {"bureau": bureau, "districts": districts, "supplier_count": supplier_count}
+
+
+def _evaluator_dashboard() -> dict:
+    profile = db.session.scalar(
+        sa.select(ExpertProfile).where(ExpertProfile.user_id == current_user.id)
+        .options(selectinload(ExpertProfile.affiliations))
+    )
+    return {"profile": profile, "specialty_labels": SPECIALTY_LABELS}
+
+
+DASHBOARDS = {
+    "admin": _admin_dashboard,
+    "officer": _officer_dashboard,
+    "evaluator": _evaluator_dashboard,
+    "supplier": lambda: {"org": current_user.organisation},
+}
+
+
+@bp.get("/dashboard")
+@login_required
+def dashboard():
+    context = DASHBOARDS[current_user.role]()
+    return render_template(f"main/dashboard_{current_user.role}.html", **context)
+
+
