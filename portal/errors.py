@@ -62,12 +62,18 @@ def render_error(code: int, message=None):
 
 
 def register_error_handlers(app):
+    from flask_wtf.csrf import CSRFError
     from werkzeug.exceptions import HTTPException
 
     @app.errorhandler(HTTPException)
     def handle_http(exc):
         description = exc.description if getattr(exc, "portal_message", False) else None
         return render_error(exc.code or 500, description)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf(exc):
+        return render_error(400, _l("The form has expired or did not come from this portal. "
+                                    "Please go back, reload the page and try again."))
 
     @app.errorhandler(DomainError)
     def handle_domain(exc):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms import SelectChoice
 from wtforms.validators import Optional, Regexp
 
 EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address."))
@@ -23,3 +24,10 @@ def optional_email():
 
 class ActionForm(FlaskForm):
     """A form with nothing but its CSRF token, for buttons that change state."""
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """Select options from a {value: label} mapping or (value, label) pairs."""
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    return [SelectChoice(value=str(value) if not isinstance(value, int) else value, label=label)
+            for value, label in items]

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from portal import create_app
@@ -54,6 +56,21 @@ def database_url(tmp_path_factory):
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal-test.db'}"
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request gets its own application context, as in production.
+
+    Without this, a request made while the test holds an app context would share the test's
+    ``g`` and database session, hiding bugs that only show across requests.
+    """
+
+    def open(self, *args, **kwargs):
+        token = _cv_app.set(None)
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _cv_app.reset(token)
+
+
 @pytest.fixture(scope="session")
 def app(database_url, tmp_path_factory):
     instance = tmp_path_factory.mktemp("instance")
@@ -68,6 +85,7 @@ def app(database_url, tmp_path_factory):
         "UPLOAD_FOLDER": str(instance / "uploads"),
         "MAIL_ENABLED": False,
     })
+    app.test_client_class = IsolatedClient
     with app.app_context():
         upgrade()
     yield app

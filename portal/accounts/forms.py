@@ -26,14 +26,14 @@ from portal.accounts.models import (
     SPECIALTY_LABELS,
     STATUS_LABELS,
 )
-from portal.forms import EMAIL, PHONE, strip
+from portal.forms import EMAIL, PHONE, choices, strip
 
 REQUIRED = DataRequired(message=_l("This field is required."))
 TEXT = [strip]
 
 
-def _choices(labels: dict) -> list[tuple[str, str]]:
-    return [(str(key), label) for key, label in labels.items()]
+def _choices(labels: dict):
+    return choices(labels)
 
 
 def _coerce_id(value):
@@ -83,7 +83,7 @@ class UserForm(FlaskForm):
     organisation_id = SelectField(_l("Organisation"), coerce=_coerce_id, validate_choice=True)
     email = StringField(_l("E-mail"), filters=TEXT, validators=[Optional(), EMAIL, Length(max=200)])
     phone = StringField(_l("Telephone"), filters=TEXT, validators=[Optional(), PHONE])
-    locale = SelectField(_l("Language"), choices=[("zh", "简体中文"), ("en", "English")])
+    locale = SelectField(_l("Language"), choices=choices({"zh": "简体中文", "en": "English"}))
     active = BooleanField(_l("Active"), default=True)
     password = PasswordField(_l("Password"), validators=[Optional(), Length(max=200)],
                              description=_l("Leave empty to keep the current password."))
@@ -92,7 +92,7 @@ class UserForm(FlaskForm):
 class OrganisationForm(FlaskForm):
     name = StringField(_l("Name"), filters=TEXT, validators=[REQUIRED, Length(max=200)])
     kind = SelectField(_l("Kind"), choices=_choices(ORG_KIND_LABELS))
-    level = SelectField(_l("Bureau level"), choices=[("", "—"), *_choices(LEVEL_LABELS)])
+    level = SelectField(_l("Bureau level"), choices=choices({"": "—", **LEVEL_LABELS}))
     parent_id = SelectField(_l("Supervising bureau"), coerce=_coerce_id)
     status = SelectField(_l("Status"), choices=_choices(STATUS_LABELS))
     credit_code = StringField(

@@ -38,7 +38,7 @@ from portal.calendar import CalendarYear, parse_date_list, save_year
 from portal.db import utcnow
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.forms import ActionForm
+from portal.forms import ActionForm, choices
 from portal.permissions import Role, ensure, role_required
 from portal.urls import safe_next
 
@@ -140,7 +140,7 @@ def _org_choices(kind: str | None = None, *, blank: str = "—"):
     query = sa.select(Organisation).order_by(Organisation.kind, Organisation.name)
     if kind:
         query = query.where(Organisation.kind == kind)
-    return [(0, blank)] + [(o.id, o.name) for o in db.session.scalars(query)]
+    return choices([(0, blank)] + [(o.id, o.name) for o in db.session.scalars(query)])
 
 
 @bp.get("/admin/users")
@@ -243,11 +243,8 @@ def admin_organisations():
 
 def _organisation_form(org: Organisation | None):
     form = OrganisationForm(obj=org)
-    form.parent_id.choices = [(0, "—")] + [
-        (o.id, o.name) for o in db.session.scalars(
-            sa.select(Organisation).where(Organisation.kind == OrgKind.BUREAU, Organisation.level == "city")
-        )
-    ]
+    city_bureaus = sa.select(Organisation).where(Organisation.kind == OrgKind.BUREAU, Organisation.level == "city")
+    form.parent_id.choices = choices([(0, "—")] + [(o.id, o.name) for o in db.session.scalars(city_bureaus)])
     if form.validate_on_submit():
         values = {k: v for k, v in form.data.items() if k != "csrf_token"}
         values["level"] = values["level"] or None

@@ -1,0 +1,80 @@
+"""Walk every route in the URL map against every role, as ROUTE_MATRIX says."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.calendar import save_year
+from portal.extensions import db
+from portal.permissions import ROUTE_MATRIX, is_allowed
+from tests.conftest import csrf_token, login
+
+PRINCIPALS = ("anonymous", "officer", "supplier", "evaluator", "admin")
+
+
+def test_every_route_is_in_the_matrix_and_every_entry_is_a_route(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints - set(ROUTE_MATRIX) == set(), "routes missing from ROUTE_MATRIX"
+    assert set(ROUTE_MATRIX) - endpoints == set(), "stale ROUTE_MATRIX entries"
+
+
+def test_unlisted_endpoint_is_refused(app, client):
+    ROUTE_MATRIX.pop("main.index")
+    try:
+        assert client.get("/").status_code == 403
+    finally:
+        ROUTE_MATRIX["main.index"] = "public"
+
+
+@pytest.fixture
+def world(create_user, create_org, now):
+    """One user per role, plus an object of each kind that routes take as an argument."""
+    from datetime import date
+
+    from portal.accounts import services
+
+    users = {role: create_user(role) for role in ("officer", "supplier", "evaluator", "admin")}
+    expert = users["evaluator"]
+    affiliation = services.add_affiliation(
+        expert.expert_profile, {"organisation_id": None, "organisation_name": "某机构", "kind": "employee",
+                                "start_date": date(2020, 1, 1), "end_date": None}, actor=users["admin"], now=now)
+    save_year(2027, [date(2027, 1, 1)], [], "国办发明电〔2026〕1号", actor=users["admin"], now=now)
+    db.session.commit()
+    args = {"user_id": expert.id, "org_id": users["supplier"].organisation_id, "affiliation_id": affiliation.id,
+            "year": 2027, "filename": "css/portal.css"}
+    return users, args
+
+
+def _url(app, rule, args):
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **{name: args[name] for name in rule.arguments})
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_matrix_holds_for_every_route(app, world, principal):
+    users, args = world
+    client = app.test_client()
+    user = users.get(principal)
+    if user:
+        assert login(client, user.username).status_code == 302
+    token = csrf_token(client)
+    for rule in app.url_map.iter_rules():
+        url = _url(app, rule, args)
+        allowed = is_allowed(rule.endpoint, user)
+        if "GET" in rule.methods:
+            response = client.get(url)
+        else:
+            if allowed:
+                continue  # a permitted POST would change data; its own tests cover it
+            response = client.post(url, data={"csrf_token": token})
+        response.close()
+        where = f"{principal} {rule.endpoint} {url}"
+        if allowed:
+            assert response.status_code in (200, 302), where
+            assert "/login" not in (response.location or "") or rule.endpoint == "accounts.login", where
+        elif user is None:
+            assert response.status_code == 302 and "/login" in response.location, where
+        else:
+            assert response.status_code == 403, where
