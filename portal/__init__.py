@@ -33,7 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     i18n.init_app(app)
     register_error_handlers(app)
 
-    from portal import accounts, main
+    from portal import accounts, files, main, notify, pdf, scheduler, sealing  # noqa: F401 - models
     from portal.cli import register_cli
 
     for feature in (main, accounts):
