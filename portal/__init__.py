@@ -31,12 +31,15 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
+    from portal import pdf as pdf_documents
+
+    pdf_documents.init_app(app)
     register_error_handlers(app)
 
     from portal import accounts, files, main, notify, pdf, scheduler, sealing  # noqa: F401 - models
     from portal.cli import register_cli
 
-    for feature in (main, accounts):
+    for feature in (main, accounts, notify):
         feature.init_app(app)
     register_cli(app)
 

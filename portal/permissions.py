@@ -38,6 +38,9 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "accounts.logout": SIGNED_IN,
     "accounts.change_password": SIGNED_IN,
     "accounts.my_organisation": SUPPLIER,
+    "accounts.upload_document": SUPPLIER,
+    "accounts.download_document": SIGNED_IN,  # object rule: OrganisationDocument.can_download
+    "accounts.delete_document": SIGNED_IN,  # object rule: OrganisationDocument.can_delete
     "accounts.admin_users": ADMIN,
     "accounts.admin_user_new": ADMIN,
     "accounts.admin_user_edit": ADMIN,
@@ -52,6 +55,9 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "accounts.admin_calendar": ADMIN,
     "accounts.admin_calendar_year": ADMIN,
     "accounts.admin_audit": ADMIN,
+    "notify.inbox": SIGNED_IN,
+    "notify.read": SIGNED_IN,  # object rule: Notification.can_read
+    "notify.read_all": SIGNED_IN,
 }
 
 

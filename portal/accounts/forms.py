@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
@@ -19,6 +20,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.accounts.models import (
     AFFILIATION_LABELS,
+    DOCUMENT_KIND_LABELS,
     LEVEL_LABELS,
     ORG_KIND_LABELS,
     RATING_LABELS,
@@ -29,6 +31,12 @@ from portal.accounts.models import (
 from portal.forms import EMAIL, PHONE, choices, strip
 
 REQUIRED = DataRequired(message=_l("This field is required."))
+CREDIT_CODE_LENGTH = Length(min=18, max=18, message=_l("A unified social credit code has exactly 18 characters."))
+
+
+def _upper(value):
+    return value.upper() if isinstance(value, str) else value
+
 TEXT = [strip]
 
 
@@ -57,8 +65,7 @@ class PasswordChangeForm(FlaskForm):
 class RegistrationForm(FlaskForm):
     org_name = StringField(_l("Organisation name"), filters=TEXT, validators=[REQUIRED, Length(max=200)])
     credit_code = StringField(
-        _l("Unified social credit code"), filters=[strip, lambda v: v.upper() if isinstance(v, str) else v],
-        validators=[REQUIRED, Length(min=18, max=18, message=_l("A unified social credit code has exactly 18 characters."))],
+        _l("Unified social credit code"), filters=[strip, _upper], validators=[REQUIRED, CREDIT_CODE_LENGTH],
     )
     registration_authority = StringField(_l("Registration authority"), filters=TEXT,
                                          validators=[REQUIRED, Length(max=200)])
@@ -96,8 +103,7 @@ class OrganisationForm(FlaskForm):
     parent_id = SelectField(_l("Supervising bureau"), coerce=_coerce_id)
     status = SelectField(_l("Status"), choices=_choices(STATUS_LABELS))
     credit_code = StringField(
-        _l("Unified social credit code"), filters=[strip, lambda v: v.upper() if isinstance(v, str) else v],
-        validators=[Optional(), Length(min=18, max=18, message=_l("A unified social credit code has exactly 18 characters."))],
+        _l("Unified social credit code"), filters=[strip, _upper], validators=[Optional(), CREDIT_CODE_LENGTH],
     )
     registration_authority = StringField(_l("Registration authority"), filters=TEXT, validators=[Length(max=200)])
     registration_date = DateField(_l("Registration date"), validators=[Optional()])
@@ -128,6 +134,12 @@ class MyOrganisationForm(FlaskForm):
     contact_name = StringField(_l("Contact person"), filters=TEXT, validators=[REQUIRED, Length(max=100)])
     contact_phone = StringField(_l("Telephone"), filters=TEXT, validators=[REQUIRED, PHONE])
     contact_email = StringField(_l("E-mail"), filters=TEXT, validators=[REQUIRED, EMAIL, Length(max=200)])
+
+
+class DocumentForm(FlaskForm):
+    kind = SelectField(_l("Document"), choices=_choices(DOCUMENT_KIND_LABELS))
+    file = FileField(_l("File (PDF, Word, Excel, JPEG, PNG or ZIP)"),
+                     validators=[FileRequired(message=_l("Choose a file to upload."))])
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import TimestampMixin, UTCDateTime
 from portal.extensions import db
+from portal.files import StoredFile
 from portal.permissions import Role
 
 
@@ -122,6 +123,9 @@ class Organisation(TimestampMixin, db.Model):
     parent: Mapped[Organisation | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[Organisation]] = relationship(back_populates="parent", order_by="Organisation.id")
     users: Mapped[list[User]] = relationship(back_populates="organisation")
+    documents: Mapped[list[OrganisationDocument]] = relationship(
+        back_populates="organisation", cascade="all, delete-orphan", order_by="OrganisationDocument.id"
+    )
 
     @property
     def is_bureau(self) -> bool:
@@ -227,6 +231,50 @@ class ExpertAffiliation(db.Model):
 
     expert: Mapped[ExpertProfile] = relationship(back_populates="affiliations")
     organisation: Mapped[Organisation | None] = relationship()
+
+
+class DocumentKind(StrEnum):
+    REGISTRATION = "registration"  # 登记证书
+    RATING = "rating"  # 评估等级证书
+    CHARTER = "charter"  # 章程
+    FINANCIAL = "financial"  # 财务报告
+    OTHER = "other"
+
+
+DOCUMENT_KIND_LABELS = {
+    DocumentKind.REGISTRATION: _l("Registration certificate (登记证书)"),
+    DocumentKind.RATING: _l("Rating certificate (评估等级证书)"),
+    DocumentKind.CHARTER: _l("Charter (章程)"),
+    DocumentKind.FINANCIAL: _l("Financial report"),
+    DocumentKind.OTHER: _l("Other credential"),
+}
+
+
+class OrganisationDocument(db.Model):
+    """A credential an organisation keeps on file (certificates, charter, financial reports)."""
+
+    __tablename__ = "organisation_documents"
+    __table_args__ = (sa.CheckConstraint(f"kind IN ({_values(DocumentKind)})", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20), nullable=False)
+    file_id: Mapped[int] = mapped_column(sa.ForeignKey("stored_files.id"), nullable=False)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    organisation: Mapped[Organisation] = relationship(back_populates="documents")
+    file: Mapped[StoredFile] = relationship()
+
+    def can_download(self, user) -> bool:
+        """Members of the organisation, bureau officers and administrators may read credentials."""
+        if not getattr(user, "is_authenticated", False):
+            return False
+        return user.role in (Role.OFFICER, Role.ADMIN) or user.organisation_id == self.organisation_id
+
+    def can_delete(self, user) -> bool:
+        return getattr(user, "is_authenticated", False) and (
+            user.role == Role.ADMIN or (user.role == Role.SUPPLIER and user.organisation_id == self.organisation_id)
+        )
 
 
 class LoginAttempt(db.Model):

@@ -14,16 +14,19 @@ from flask_babel import lazy_gettext as _l
 from portal import audit
 from portal.accounts import rules
 from portal.accounts.models import (
+    DocumentKind,
     ExpertAffiliation,
     ExpertProfile,
     LoginAttempt,
     Organisation,
+    OrganisationDocument,
     OrgKind,
     OrgStatus,
     User,
 )
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.files import store_upload
 from portal.permissions import Role
 
 _hasher = PasswordHasher()
@@ -179,7 +182,7 @@ def update_user(user: User, values: dict, *, actor: User, now: datetime, new_pas
         db.session.add(ExpertProfile(user_id=user.id))
     old, new = _changes(before, _snapshot(user, USER_FIELDS))
     if new_password:
-        new["password"] = "changed"
+        new["password"] = "changed"  # noqa: S105 - a marker in the audit row, never the password
     audit.record("user.updated", user, actor=actor, old=old, new=new, now=now)
     return user
 
@@ -333,3 +336,24 @@ def remove_affiliation(affiliation: ExpertAffiliation, *, actor: User, now: date
                  old={"organisation": affiliation.organisation_name, "kind": affiliation.kind,
                       "start": affiliation.start_date, "end": affiliation.end_date})
     db.session.delete(affiliation)
+
+
+def add_organisation_document(org: Organisation, kind: str, upload, *, actor: User, now: datetime
+                              ) -> OrganisationDocument:
+    """Keep a credential on file: the upload is checked by content and stored under a random name."""
+    if kind not in set(DocumentKind):
+        raise DomainError(_l("Choose what kind of document this is."))
+    stored = store_upload(upload, uploaded_by=actor)
+    document = OrganisationDocument(organisation=org, kind=kind, file=stored, uploaded_at=now)
+    db.session.add(document)
+    db.session.flush()
+    audit.record("organisation.document_added", org, actor=actor, now=now,
+                 new={"document": document.id, "kind": kind, "name": stored.original_name, "sha256": stored.sha256})
+    return document
+
+
+def remove_organisation_document(document: OrganisationDocument, *, actor: User, now: datetime) -> None:
+    """Take a credential off the profile; the stored file is kept for the record."""
+    audit.record("organisation.document_removed", document.organisation, actor=actor, now=now,
+                 old={"document": document.id, "kind": document.kind, "sha256": document.file.sha256})
+    db.session.delete(document)

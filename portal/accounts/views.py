@@ -13,6 +13,7 @@ from portal.accounts import services
 from portal.accounts.forms import (
     AffiliationForm,
     CalendarYearForm,
+    DocumentForm,
     ExpertForm,
     LoginForm,
     MyOrganisationForm,
@@ -23,6 +24,7 @@ from portal.accounts.forms import (
 )
 from portal.accounts.models import (
     AFFILIATION_LABELS,
+    DOCUMENT_KIND_LABELS,
     LEVEL_LABELS,
     ORG_KIND_LABELS,
     RATING_LABELS,
@@ -31,6 +33,7 @@ from portal.accounts.models import (
     ExpertAffiliation,
     ExpertProfile,
     Organisation,
+    OrganisationDocument,
     OrgKind,
     User,
 )
@@ -38,6 +41,7 @@ from portal.calendar import CalendarYear, parse_date_list, save_year
 from portal.db import utcnow
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.files import send_stored
 from portal.forms import ActionForm, choices
 from portal.permissions import Role, ensure, role_required
 from portal.urls import safe_next
@@ -95,7 +99,7 @@ def change_password():
             form.new.errors.append(str(exc))
         else:
             db.session.commit()
-            login_user(current_user)  # keep this session alive with the new token; others end
+            login_user(current_user._get_current_object())  # keep this session alive with the new token; others end
             flash(_("Your password has been changed. Other sessions have been signed out."), "success")
             return redirect(url_for("main.dashboard"))
     return render_template("accounts/password.html", form=form)
@@ -130,7 +134,45 @@ def my_organisation():
         db.session.commit()
         flash(_("Saved."), "success")
         return redirect(url_for("accounts.my_organisation"))
-    return render_template("accounts/my_organisation.html", form=form, org=org)
+    return render_template("accounts/my_organisation.html", form=form, org=org, document_form=DocumentForm(),
+                           action_form=ActionForm())
+
+
+@bp.post("/organisation/documents")
+@role_required(Role.SUPPLIER)
+def upload_document():
+    form = DocumentForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error, "danger")
+        return redirect(url_for("accounts.my_organisation")), 303
+    services.add_organisation_document(current_user.organisation, form.kind.data, form.file.data,
+                                       actor=current_user, now=utcnow())
+    db.session.commit()
+    flash(_("The document has been uploaded."), "success")
+    return redirect(url_for("accounts.my_organisation"))
+
+
+@bp.get("/documents/<int:document_id>")
+@login_required
+def download_document(document_id):
+    document = db.get_or_404(OrganisationDocument, document_id)
+    ensure(document.can_download(current_user))
+    return send_stored(document.file)
+
+
+@bp.post("/documents/<int:document_id>/delete")
+@login_required
+def delete_document(document_id):
+    document = db.get_or_404(OrganisationDocument, document_id)
+    ensure(document.can_delete(current_user) and ActionForm().validate_on_submit())
+    services.remove_organisation_document(document, actor=current_user, now=utcnow())
+    db.session.commit()
+    flash(_("Removed."), "success")
+    if current_user.role == Role.SUPPLIER:
+        return redirect(url_for("accounts.my_organisation"))
+    return redirect(url_for("accounts.admin_organisation_edit", org_id=document.organisation_id))
 
 
 # --- administrator -----------------------------------------------------------------------------------------
@@ -260,7 +302,7 @@ def _organisation_form(org: Organisation | None):
             db.session.commit()
             flash(_("Saved."), "success")
             return redirect(url_for("accounts.admin_organisations"))
-    return render_template("accounts/admin_organisation_form.html", form=form, org=org)
+    return render_template("accounts/admin_organisation_form.html", form=form, org=org, action_form=ActionForm())
 
 
 @bp.route("/admin/organisations/new", methods=["GET", "POST"])
@@ -366,4 +408,5 @@ def inject_labels():
     return {
         "role_labels": ROLE_LABELS, "kind_labels": ORG_KIND_LABELS, "level_labels": LEVEL_LABELS,
         "rating_labels": RATING_LABELS, "status_labels": STATUS_LABELS, "affiliation_labels": AFFILIATION_LABELS,
+        "document_kind_labels": DOCUMENT_KIND_LABELS,
     }

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from werkzeug.datastructures import FileStorage
 
 from portal.calendar import save_year
 from portal.extensions import db
@@ -39,10 +42,21 @@ def world(create_user, create_org, now):
         expert.expert_profile, {"organisation_id": None, "organisation_name": "某机构", "kind": "employee",
                                 "start_date": date(2020, 1, 1), "end_date": None}, actor=users["admin"], now=now)
     save_year(2027, [date(2027, 1, 1)], [], "国办发明电〔2026〕1号", actor=users["admin"], now=now)
+    upload = FileStorage(io.BytesIO(b"%PDF-1.4 certificate"), filename="登记证书.pdf")
+    document = services.add_organisation_document(users["supplier"].organisation, "registration", upload,
+                                                  actor=users["supplier"], now=now)
     db.session.commit()
     args = {"user_id": expert.id, "org_id": users["supplier"].organisation_id, "affiliation_id": affiliation.id,
-            "year": 2027, "filename": "css/portal.css"}
+            "year": 2027, "filename": "css/portal.css", "document_id": document.id}
     return users, args
+
+
+# Routes the matrix opens to every signed-in user but whose object rule (a can_* method) narrows it
+# further: who, in the world above, may reach the object.
+OBJECT_RULES = {
+    "accounts.download_document": {"officer", "supplier", "admin"},
+    "accounts.delete_document": {"supplier", "admin"},
+}
 
 
 def _url(app, rule, args):
@@ -63,6 +77,8 @@ def test_matrix_holds_for_every_route(app, world, principal):
     for rule in app.url_map.iter_rules():
         url = _url(app, rule, args)
         allowed = is_allowed(rule.endpoint, user)
+        if allowed and rule.endpoint in OBJECT_RULES:
+            allowed = principal in OBJECT_RULES[rule.endpoint]
         if "GET" in rule.methods:
             response = client.get(url)
         else:
