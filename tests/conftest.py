@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -23,6 +26,7 @@ from portal import create_app
 from portal.accounts import services as account_services
 from portal.accounts.models import Organisation, OrgKind, User
 from portal.accounts.rules import credit_code_check_char
+from portal.config import PROJECT_ROOT
 from portal.extensions import db
 
 PASSWORD = "Secret-pass-1"
@@ -71,8 +75,27 @@ class IsolatedClient(FlaskClient):
             _cv_app.reset(token)
 
 
+def compile_catalogs() -> None:
+    """Write each catalog's .mo next to its .po when it is missing or older (as `make translations`)."""
+    for po in (PROJECT_ROOT / "portal" / "translations").glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        fd, tmp = tempfile.mkstemp(dir=mo.parent, prefix=".messages-", suffix=".mo")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write_mo(f, catalog)  # fuzzy entries left out, as pybabel compile does
+            os.replace(tmp, mo)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
 @pytest.fixture(scope="session")
 def app(database_url, tmp_path_factory):
+    compile_catalogs()
     instance = tmp_path_factory.mktemp("instance")
     app = create_app({
         "TESTING": True,

@@ -105,10 +105,10 @@ def test_canary_is_nowhere_in_storage(app, now, database_url, tmp_path):
         assert not any(n in raw for n in needles)
     else:
         url = sa.make_url(database_url)
-        dump = subprocess.run(
-            ["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres",
-             "--data-only", url.database], check=True, capture_output=True, env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
-        ).stdout
+        command = ["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
+                   "-U", url.username or "postgres", "--data-only", url.database]
+        dump = subprocess.run(command, check=True, capture_output=True,
+                              env={**os.environ, "PGCONNECT_TIMEOUT": "10"}).stdout
         assert b"sealing_keys" in dump  # the dump did see the data
         assert not any(n in dump for n in needles)
 
