@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ import cn2an
 import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
@@ -111,13 +113,41 @@ def content_hash(template: str, context: dict) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def css_string(text: str) -> str:
+    """A quoted CSS string (for ``content:`` in page-margin boxes)."""
+    escaped = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("<", "\\3C ")
+    return f'"{escaped}"'
+
+
+def css_content(text: str, counters: dict[str, str]) -> str:
+    """Turn a translated text with %(name)s placeholders into CSS content with counters.
+
+    ``css_content("第 %(page)s 页", {"page": "counter(page)"})`` gives ``"第 " counter(page) " 页"``.
+    """
+    parts = re.split(r"%\((\w+)\)s", str(text))
+    out = []
+    for index, part in enumerate(parts):
+        if index % 2:
+            out.append(counters[part])
+        elif part:
+            out.append(css_string(part))
+    return " ".join(out) or '""'
+
+
 def render_pdf(template: str, context: dict, *, number: str = "", locale: str = "zh") -> bytes:
     """Render ``templates/pdf/<template>`` from a plain dict to PDF bytes."""
     _check_plain(context)
     digest = content_hash(template, context)
     with force_locale(locale):
-        html = render_template(f"pdf/{template}", doc={"number": number, "sha256": digest,
-                                                       "locale": locale}, **context)
+        doc = {
+            "number": number,
+            "sha256": digest,
+            "locale": locale,
+            "number_label": css_string(_("No. %(number)s", number=number)) if number else "",
+            "page_label": css_content(_("Page %(page)s of %(pages)s"),
+                                      {"page": "counter(page)", "pages": "counter(pages)"}),
+        }
+        html = render_template(f"pdf/{template}", doc=doc, **context)
     root = static_root()
     document = HTML(string=html, base_url=root.as_uri() + "/", url_fetcher=StaticOnlyFetcher(root))
     return document.write_pdf()

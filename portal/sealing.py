@@ -21,6 +21,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
@@ -214,6 +215,9 @@ def receipt_pdf(rcpt: Receipt, *, tender_title: str, bidder: str, issuer: str, l
     from portal.pdf import render_pdf
 
     context = {"tender_title": tender_title, "bidder": bidder, "issuer": issuer, "subject": rcpt.subject,
-               "received_at": rcpt.received_at.isoformat(timespec="microseconds"), "sha256": rcpt.sha256,
+               "received_at": rcpt.received_at.isoformat(timespec="microseconds"),
+               "received_at_local": rcpt.received_at.astimezone(ZoneInfo("Asia/Shanghai")).isoformat(
+                   timespec="microseconds"),
+               "sha256": rcpt.sha256,
                "size": rcpt.size}
     return render_pdf("receipt.html", context, number=rcpt.sha256[:12].upper(), locale=locale)

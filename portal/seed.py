@@ -64,8 +64,8 @@ def seed() -> int:
     city = _org(CITY)
     if city is None:
         city = services.create_organisation(
-            {"name": CITY, "kind": OrgKind.BUREAU, "level": "city", "address": "郑州市金水区经三路", "contact_name": "办公室",
-             "contact_phone": "0371-00000000"},
+            {"name": CITY, "kind": OrgKind.BUREAU, "level": "city", "address": "郑州市金水区经三路",
+             "contact_name": "办公室", "contact_phone": "0371-00000000"},
             actor=None, now=now,
         )
         created += 1

@@ -31,7 +31,11 @@ from portal.accounts.models import (
 from portal.forms import EMAIL, PHONE, choices, strip
 
 REQUIRED = DataRequired(message=_l("This field is required."))
+PRESENT = InputRequired(message=_l("This field is required."))
 CREDIT_CODE_LENGTH = Length(min=18, max=18, message=_l("A unified social credit code has exactly 18 characters."))
+
+
+NUMBER_OF_PEOPLE = NumberRange(min=0, max=100000, message=_l("Enter a whole number between 0 and 100000."))
 
 
 def _upper(value):
@@ -85,7 +89,7 @@ class RegistrationForm(FlaskForm):
 
 class UserForm(FlaskForm):
     username = StringField(_l("User name"), filters=TEXT, validators=[REQUIRED, Length(min=3, max=64)])
-    display_name = StringField(_l("Name"), filters=TEXT, validators=[REQUIRED, Length(max=100)])
+    display_name = StringField(_l("Full name"), filters=TEXT, validators=[REQUIRED, Length(max=100)])
     role = SelectField(_l("Role"), choices=_choices(ROLE_LABELS), validators=[REQUIRED])
     organisation_id = SelectField(_l("Organisation"), coerce=_coerce_id, validate_choice=True)
     email = StringField(_l("E-mail"), filters=TEXT, validators=[Optional(), EMAIL, Length(max=200)])
@@ -98,7 +102,7 @@ class UserForm(FlaskForm):
 
 class OrganisationForm(FlaskForm):
     name = StringField(_l("Name"), filters=TEXT, validators=[REQUIRED, Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=_choices(ORG_KIND_LABELS))
+    kind = SelectField(_l("Type"), choices=_choices(ORG_KIND_LABELS))
     level = SelectField(_l("Bureau level"), choices=choices({"": "—", **LEVEL_LABELS}))
     parent_id = SelectField(_l("Supervising bureau"), coerce=_coerce_id)
     status = SelectField(_l("Status"), choices=_choices(STATUS_LABELS))
@@ -109,11 +113,11 @@ class OrganisationForm(FlaskForm):
     registration_date = DateField(_l("Registration date"), validators=[Optional()])
     rating = SelectField(_l("Social-organisation rating"), choices=_choices(RATING_LABELS))
     assistant_social_workers = IntegerField(_l("Assistant social workers (助理社会工作师)"), default=0,
-                                            validators=[InputRequired(), NumberRange(min=0, max=100000)])
+                                            validators=[PRESENT, NUMBER_OF_PEOPLE])
     social_workers = IntegerField(_l("Social workers (社会工作师)"), default=0,
-                                  validators=[InputRequired(), NumberRange(min=0, max=100000)])
+                                  validators=[PRESENT, NUMBER_OF_PEOPLE])
     senior_social_workers = IntegerField(_l("Senior social workers (高级社会工作师)"), default=0,
-                                         validators=[InputRequired(), NumberRange(min=0, max=100000)])
+                                         validators=[PRESENT, NUMBER_OF_PEOPLE])
     service_areas = TextAreaField(_l("Service areas"), filters=TEXT, validators=[Length(max=2000)])
     address = StringField(_l("Address"), filters=TEXT, validators=[Length(max=300)])
     contact_name = StringField(_l("Contact person"), filters=TEXT, validators=[Length(max=100)])
@@ -156,14 +160,16 @@ class ExpertForm(FlaskForm):
 
 class AffiliationForm(FlaskForm):
     organisation_id = SelectField(_l("Organisation in the portal"), coerce=_coerce_id)
-    organisation_name = StringField(_l("Or the organisation's name"), filters=TEXT, validators=[Length(max=200)])
-    kind = SelectField(_l("Tie"), choices=_choices(AFFILIATION_LABELS))
+    organisation_name = StringField(_l("Organisation not in the portal: its name"), filters=TEXT,
+                                    validators=[Length(max=200)])
+    kind = SelectField(_l("Relationship"), choices=_choices(AFFILIATION_LABELS))
     start_date = DateField(_l("From"), validators=[InputRequired(message=_l("Enter a valid date."))])
-    end_date = DateField(_l("Until (empty if it still holds)"), validators=[Optional()])
+    end_date = DateField(_l("Until (leave empty if it continues)"), validators=[Optional()])
 
 
 class CalendarYearForm(FlaskForm):
-    year = IntegerField(_l("Year"), validators=[InputRequired(), NumberRange(min=2000, max=2100)])
+    year = IntegerField(_l("Year"), validators=[PRESENT, NumberRange(min=2000, max=2100,
+                                                                     message=_l("Enter a year between 2000 and 2100."))])
     notice = StringField(_l("State Council notice"), filters=TEXT, validators=[REQUIRED, Length(max=200)])
     holidays = TextAreaField(_l("Days off (one date or range per line, e.g. 2027-02-06..2027-02-12)"),
                              filters=TEXT, validators=[REQUIRED, Length(max=5000)])

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.orm import selectinload
 
 from portal import audit
-from portal.accounts import services
+from portal.accounts import rules, services
 from portal.accounts.forms import (
     AffiliationForm,
     CalendarYearForm,
@@ -102,7 +102,7 @@ def change_password():
             login_user(current_user._get_current_object())  # keep this session alive with the new token; others end
             flash(_("Your password has been changed. Other sessions have been signed out."), "success")
             return redirect(url_for("main.dashboard"))
-    return render_template("accounts/password.html", form=form)
+    return render_template("accounts/password.html", form=form, password_min_length=rules.PASSWORD_MIN_LENGTH)
 
 
 @bp.route("/register", methods=["GET", "POST"])

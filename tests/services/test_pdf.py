@@ -125,3 +125,18 @@ def test_document_is_stored_once_and_not_rendered_again(monkeypatch):
     again = issue_document("test:contract:1", "document.html", contract_context(), prefix="HT", now=now)
     assert again.id == first.id and again.file.read_bytes() == stored
     assert db.session.query(GeneratedDocument).count() == 1
+
+
+def test_css_content_keeps_counters_and_escapes_text():
+    from portal.pdf import css_content, css_string
+
+    assert css_content("第 %(page)s 页，共 %(pages)s 页", {"page": "counter(page)", "pages": "counter(pages)"}) == (
+        '"第 " counter(page) " 页，共 " counter(pages) " 页"')
+    assert css_string('a"b\\c</style>') == '"a\\"b\\\\c\\3C /style>"'
+
+
+def test_page_numbers_and_document_number_in_english(tmp_path):
+    data = render_pdf("document.html", contract_context(), number="HT-2026-00002", locale="en")
+    text = pdftotext(data, tmp_path)
+    assert "No. HT-2026-00002" in text
+    assert "Page 1 of" in text
