@@ -89,9 +89,18 @@ def load_config(overrides: dict | None = None) -> dict:
         "MAIL_USE_TLS": _flag(env.get("SMTP_STARTTLS")),
         "MAIL_SENDER": env.get("SMTP_SENDER", "portal@localhost"),
         "MAIL_ENABLED": _flag(env.get("SMTP_ENABLED", "1" if env.get("SMTP_HOST") else "0")),
+        # Send right after the commit (within the request); off leaves all sending to the scheduler.
+        "MAIL_SEND_AFTER_COMMIT": _flag(env.get("SMTP_SEND_AFTER_COMMIT", "1")),
+        "MAIL_MAX_ATTEMPTS": int(env.get("SMTP_MAX_ATTEMPTS", 12)),
+        # Absolute links in e-mails (e.g. https://portal.mca.example.cn); empty leaves links out.
+        "PORTAL_BASE_URL": env.get("PORTAL_BASE_URL", "").rstrip("/"),
         # Login lockout: this many failures for one account or one address within the window.
         "LOGIN_MAX_FAILURES": int(env.get("PORTAL_LOGIN_MAX_FAILURES", 5)),
         "LOGIN_FAILURE_WINDOW_SECONDS": int(env.get("PORTAL_LOGIN_WINDOW_SECONDS", 15 * 60)),
+        # Extra modules whose JOBS the scheduler runs besides each feature's jobs.py (tests use it).
+        "SCHEDULER_EXTRA_JOB_MODULES": [
+            name.strip() for name in env.get("PORTAL_SCHEDULER_EXTRA_JOBS", "").split(",") if name.strip()
+        ],
         # RULES-CN A.1: 公开招标数额标准 (国办发〔2019〕55号: 2,000,000 yuan for services).
         "OPEN_TENDER_THRESHOLD": Decimal(env.get("PORTAL_OPEN_TENDER_THRESHOLD", "2000000")),
     }

@@ -168,8 +168,8 @@ class AffiliationForm(FlaskForm):
 
 
 class CalendarYearForm(FlaskForm):
-    year = IntegerField(_l("Year"), validators=[PRESENT, NumberRange(min=2000, max=2100,
-                                                                     message=_l("Enter a year between 2000 and 2100."))])
+    year = IntegerField(_l("Year"), validators=[
+        PRESENT, NumberRange(min=2000, max=2100, message=_l("Enter a year between 2000 and 2100."))])
     notice = StringField(_l("State Council notice"), filters=TEXT, validators=[REQUIRED, Length(max=200)])
     holidays = TextAreaField(_l("Days off (one date or range per line, e.g. 2027-02-06..2027-02-12)"),
                              filters=TEXT, validators=[REQUIRED, Length(max=5000)])

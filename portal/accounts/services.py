@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from portal import audit
 from portal.accounts import rules
 from portal.accounts.models import (
+    BureauLevel,
     DocumentKind,
     ExpertAffiliation,
     ExpertProfile,
@@ -160,7 +161,7 @@ def create_user(values: dict, password: str, *, actor: User | None, now: datetim
     db.session.add(user)
     db.session.flush()
     if user.role == Role.EVALUATOR:
-        db.session.add(ExpertProfile(user_id=user.id))
+        db.session.add(ExpertProfile(user=user))
     audit.record("user.created", user, actor=actor, new=_snapshot(user, USER_FIELDS), now=now)
     return user
 
@@ -179,7 +180,7 @@ def update_user(user: User, values: dict, *, actor: User, now: datetime, new_pas
     if new_password or not user.is_active or merged["role"] != before["role"]:
         user.rotate_session()
     if user.role == Role.EVALUATOR and user.expert_profile is None:
-        db.session.add(ExpertProfile(user_id=user.id))
+        db.session.add(ExpertProfile(user=user))
     old, new = _changes(before, _snapshot(user, USER_FIELDS))
     if new_password:
         new["password"] = "changed"  # noqa: S105 - a marker in the audit row, never the password
@@ -228,6 +229,10 @@ def _check_org_fields(values: dict, org: Organisation | None = None) -> None:
     elif not values.get("level"):
         raise DomainError(_l("A bureau must be a city or a district/county bureau."))
     parent_id = values.get("parent_id")
+    if values["kind"] == OrgKind.BUREAU and values["level"] == BureauLevel.CITY and parent_id:
+        raise DomainError(_l("A city bureau has no supervising bureau in the portal."))
+    if values["kind"] == OrgKind.BUREAU and values["level"] == BureauLevel.DISTRICT and not parent_id:
+        raise DomainError(_l("Choose the city bureau that supervises this district/county bureau."))
     if parent_id:
         parent = db.session.get(Organisation, parent_id)
         if parent is None or not parent.is_city_bureau or (org is not None and parent.id == org.id):

@@ -152,3 +152,17 @@ def test_receipt_pdf_carries_time_to_the_microsecond_and_hash(tmp_path):
     assert received.isoformat(timespec="microseconds") in text
     assert sealed.sha256 in text.replace("\n", "")
     assert "困难老年人关爱服务项目" in text
+
+
+def test_rewrap_command(app):
+    sealing.seal(SCOPE, b"x")
+    db.session.commit()
+    old_key = app.config["PORTAL_SEALING_KEY"]
+    app.config.update(PORTAL_SEALING_KEY=os.urandom(32).hex(), PORTAL_SEALING_OLD_KEYS=old_key)
+    try:
+        result = app.test_cli_runner().invoke(args=["sealing", "rewrap"])
+        assert result.exit_code == 0 and "Re-wrapped 1 data keys" in result.output
+        again = app.test_cli_runner().invoke(args=["sealing", "rewrap"])
+        assert "Re-wrapped 0 data keys" in again.output
+    finally:
+        app.config.update(PORTAL_SEALING_KEY=old_key, PORTAL_SEALING_OLD_KEYS="")

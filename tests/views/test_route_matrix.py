@@ -9,6 +9,7 @@ from werkzeug.datastructures import FileStorage
 
 from portal.calendar import save_year
 from portal.extensions import db
+from portal.notify import notify
 from portal.permissions import ROUTE_MATRIX, is_allowed
 from tests.conftest import csrf_token, login
 
@@ -45,9 +46,10 @@ def world(create_user, create_org, now):
     upload = FileStorage(io.BytesIO(b"%PDF-1.4 certificate"), filename="登记证书.pdf")
     document = services.add_organisation_document(users["supplier"].organisation, "registration", upload,
                                                   actor=users["supplier"], now=now)
+    note = notify(users["officer"], "mail_check", {"sent_at": now}, now=now)
     db.session.commit()
-    args = {"user_id": expert.id, "org_id": users["supplier"].organisation_id, "affiliation_id": affiliation.id,
-            "year": 2027, "filename": "css/portal.css", "document_id": document.id}
+    args = {"notification_id": note.id, "user_id": expert.id, "org_id": users["supplier"].organisation_id,
+            "affiliation_id": affiliation.id, "year": 2027, "filename": "css/portal.css", "document_id": document.id}
     return users, args
 
 
@@ -56,6 +58,7 @@ def world(create_user, create_org, now):
 OBJECT_RULES = {
     "accounts.download_document": {"officer", "supplier", "admin"},
     "accounts.delete_document": {"supplier", "admin"},
+    "notify.read": {"officer"},
 }
 
 
