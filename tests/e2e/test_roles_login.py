@@ -6,11 +6,11 @@ from playwright.sync_api import expect
 from portal.seed import DEMO_PASSWORD
 
 ROLES = [
-    ("admin", "待审批的注册", "Registrations waiting for approval"),
+    ("admin", "待审核的注册申请", "Registrations waiting for approval"),
     ("officer", "郑州市民政局", "郑州市民政局"),
     ("district_officer", "中原区民政局", "中原区民政局"),
     ("ngo1", "郑州市中原区阳光社会工作服务中心", "Licensed social workers"),
-    ("expert1", "评审专家", "Expert workspace"),
+    ("expert1", "专家工作台", "Expert workspace"),
 ]
 
 
