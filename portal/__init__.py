@@ -18,7 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.config.update(settings)
 
-    from portal import i18n, security
+    from portal import i18n, pdf, security
     from portal.db import configure_engine_events, include_object
     from portal.errors import register_error_handlers
     from portal.extensions import babel, csrf, db, login_manager, migrate
@@ -31,15 +31,14 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
-    from portal import pdf as pdf_documents
-
-    pdf_documents.init_app(app)
+    pdf.init_app(app)
     register_error_handlers(app)
 
-    from portal import accounts, files, main, notify, pdf, scheduler, sealing  # noqa: F401 - models
+    # Platform modules with models of their own, then the features in lifecycle order.
+    from portal import accounts, files, main, notices, notify, projects, public, scheduler, sealing, tenders  # noqa: F401
     from portal.cli import register_cli
 
-    for feature in (main, accounts, notify):
+    for feature in (main, accounts, notify, projects, tenders, public):
         feature.init_app(app)
     register_cli(app)
 
