@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice
+from wtforms import SelectChoice, StringField
 from wtforms.validators import Optional, Regexp
 
 EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address."))
@@ -31,3 +34,22 @@ def choices(pairs) -> list[SelectChoice]:
     items = pairs.items() if isinstance(pairs, dict) else pairs
     return [SelectChoice(value=str(value) if not isinstance(value, int) else value, label=label)
             for value, label in items]
+
+
+MONEY_PATTERN = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+
+
+class MoneyField(StringField):
+    """An amount in yuan typed by a person: digits with at most two decimals, read as Decimal (never float)."""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if not valuelist or not valuelist[0].strip():
+            return
+        raw = valuelist[0].strip().replace(",", "").replace("，", "").replace("¥", "").replace("￥", "")
+        if not MONEY_PATTERN.match(raw):
+            raise ValueError(_l("Enter an amount in yuan, e.g. 120000 or 120000.50 (at most two decimals)."))
+        self.data = Decimal(raw)
+
+    def _value(self):
+        return "" if self.data is None else f"{self.data:.2f}"

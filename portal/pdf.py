@@ -17,6 +17,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 import cn2an
 import sqlalchemy as sa
@@ -31,6 +32,7 @@ from portal.db import UTCDateTime, utcnow
 from portal.extensions import db
 from portal.files import PDF, StoredFile, store_bytes
 
+BEIJING = ZoneInfo("Asia/Shanghai")
 PLAIN_TYPES = (str, int, bool, Decimal, date, datetime, type(None))
 
 
@@ -166,7 +168,7 @@ def issue_document(key: str, template: str, context: dict, *, prefix: str, now: 
     existing = db.session.scalar(sa.select(GeneratedDocument).where(GeneratedDocument.key == key))
     if existing is not None:
         return existing
-    number = next_number(prefix, now.year)
+    number = next_number(prefix, now.astimezone(BEIJING).year)  # the year on the bureau's calendar
     data = render_pdf(template, context, number=number, locale=locale)
     stored = store_bytes(data, file_type=PDF, original_name=f"{number}.pdf", uploaded_by=issued_by)
     document = GeneratedDocument(key=key, number=number, template=template,

@@ -58,6 +58,36 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "notify.inbox": SIGNED_IN,
     "notify.read": SIGNED_IN,  # object rule: Notification.can_read
     "notify.read_all": SIGNED_IN,
+    # --- projects ---
+    "projects.list_projects": OFFICER | ADMIN,
+    "projects.new_project": OFFICER,
+    "projects.project_detail": OFFICER | ADMIN,  # object rule: ServiceProject.can_view
+    "projects.edit_project": OFFICER,  # object rule: ServiceProject.can_manage
+    "projects.upload_survey": OFFICER,  # object rule: ServiceProject.can_manage
+    "projects.download_survey": OFFICER | ADMIN,  # object rule: ServiceProject.can_view
+    "projects.mark_ready": OFFICER,  # object rule: ServiceProject.can_manage
+    "projects.archive_project": OFFICER,  # object rule: ServiceProject.can_manage
+    # --- tenders ---
+    "tenders.index": OFFICER | ADMIN,
+    "tenders.new_tender": OFFICER,  # object rule: ServiceProject.can_manage
+    "tenders.edit": OFFICER,  # object rule: Tender.can_manage (as for every officer action below)
+    "tenders.detail": PUBLIC,  # object rule: Tender.can_view (drafts only for the bureau)
+    "tenders.publish": OFFICER,
+    "tenders.draw": OFFICER,
+    "tenders.invite": OFFICER,
+    "tenders.ask": SUPPLIER,
+    "tenders.clarify": OFFICER,
+    "tenders.object_to": PUBLIC,  # anyone may object to a single-source notice while it runs
+    "tenders.answer_objection": OFFICER,
+    "tenders.approve": OFFICER,
+    "tenders.agreement": OFFICER,
+    "tenders.negotiation_round": OFFICER,
+    "tenders.cancel": OFFICER,
+    "tenders.retender": OFFICER,
+    # --- public ---
+    "public.notices": PUBLIC,
+    "public.notice": PUBLIC,
+    "public.notice_pdf": PUBLIC,
 }
 
 

@@ -3,6 +3,7 @@ clarifications, single-source objections, negotiation rounds, and sealed bids.""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -64,6 +65,12 @@ STATUS_LABELS = {
 class EvaluationMethod(StrEnum):
     COMPREHENSIVE = "comprehensive"  # 综合评分法
     LOWEST_PRICE = "lowest_price"  # 最低评标价法 / lowest compliant final quote
+
+
+EVALUATION_METHOD_LABELS = {
+    EvaluationMethod.COMPREHENSIVE: _l("Comprehensive scoring (综合评分法)"),
+    EvaluationMethod.LOWEST_PRICE: _l("Lowest price (最低价)"),
+}
 
 
 class MethodGround(StrEnum):
@@ -309,6 +316,14 @@ class SupplierDraw(db.Model):
     witness2_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), nullable=False)
     drawn_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
+    @property
+    def pool_ids(self) -> list[int]:
+        return json.loads(self.pool)
+
+    @property
+    def result_ids(self) -> list[int]:
+        return json.loads(self.result)
+
 
 class Question(db.Model):
     """A supplier's clarification question; the asker is never shown to other suppliers."""
@@ -324,6 +339,7 @@ class Question(db.Model):
     clarification_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tender_clarifications.id"))
 
     clarification: Mapped[Clarification | None] = relationship(back_populates="questions")
+    supplier: Mapped[Organisation] = relationship()
 
 
 class Clarification(db.Model):
