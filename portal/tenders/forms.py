@@ -44,7 +44,8 @@ class CheckboxList(SelectMultipleField):
 
 
 class CriterionForm(Form):
-    factor_type = SelectField(_l("Factor"), choices=choices(FACTOR_LABELS))
+    # Blank rows are skipped, so the choice is checked by the service for the rows that are used.
+    factor_type = SelectField(_l("Factor"), choices=choices(FACTOR_LABELS), validate_choice=False)
     name = StringField(_l("Criterion"), filters=TEXT, validators=[Optional(), Length(max=200)])
     weight = IntegerField(_l("Points"), validators=[Optional(), NumberRange(min=1, max=100,
                                                                             message=_l("Between 1 and 100 points."))])

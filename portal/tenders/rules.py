@@ -32,8 +32,8 @@ NOTICE_MIN_WORKING_DAYS = 5  # 采购公告 runs at least 5 WD (87-16, 101-8)
 DOCUMENTS_MIN_WORKING_DAYS = 5  # documents available at least 5 WD (R31, 87-18)
 BID_PERIOD_MIN_DAYS = 20  # at least 20 days from issuing documents to the bid deadline (L35)
 CLARIFICATION_MIN_DAYS = 15  # clarifications that affect bids: at least 15 days before the deadline (R31, 87-27)
-NEGOTIATION_RESPONSE_MIN_WORKING_DAYS = 3  # 谈判: documents to first response at least 3 WD (74-12)
-NEGOTIATION_CLARIFICATION_MIN_WORKING_DAYS = 3  # 谈判: clarifications at least 3 WD before (74-12)
+NEGOTIATION_RESPONSE_MIN_WORKING_DAYS = 3  # 谈判: documents to first response at least 3 WD (74-29)
+NEGOTIATION_CLARIFICATION_MIN_WORKING_DAYS = 3  # 谈判: clarifications at least 3 WD before (74-29)
 SINGLE_SOURCE_NOTICE_MIN_WORKING_DAYS = 5  # 单一来源公示 at least 5 WD before approval (R38, 74-38)
 
 # --- Minimums ----------------------------------------------------------------------------------------
@@ -47,15 +47,16 @@ OPENING_OFFICERS = 2  # opening needs two different officers of the bureau (DESI
 
 # The criterion factor types that are unlawful as scoring points (RULES-CN B, rule 8).
 BANNED_FACTORS = {
-    FactorType.REGIONAL_AWARD: "R20(4), 87-17",
-    FactorType.SIZE: "87-17, R20(8), 46-5",
+    FactorType.REGIONAL_AWARD: "R20(4)",
+    FactorType.SIZE: "87-17, 46-5",
     FactorType.QUALIFICATION: "87-55",
 }
-SIZE_TERMS = ("注册资本", "注册资金", "资产总额", "净资产", "营业收入", "营业额", "年收入", "从业人员", "员工人数",
-              "职工人数", "人员规模", "利润", "纳税额", "纳税", "股权", "成立年限", "经营年限", "成立时间", "成立满",
+SIZE_TERMS = ("注册资本", "注册资金", "资产总额", "净资产", "营业收入", "营业额", "从业人员数", "从业人员总", "从业人数", "人员总数", "员工人数",
+              "职工人数", "人员规模", "机构规模", "利润", "纳税额", "纳税", "股权", "成立年限", "经营年限", "成立时间", "成立满",
               "registered capital", "revenue", "turnover", "profit", "tax paid", "number of employees",
               "staff numbers", "headcount", "years in business", "years of operation")
-REGION_TERMS = ("本地", "本市", "本省", "本区", "本县", "当地", "郑州市", "河南省", "省内", "市内", "区内", "辖区内",
+REGION_TERMS = ("本地", "本市", "本省", "本区", "本县", "当地", "郑州市", "河南省", "省内", "辖区内", "省级", "市级", "区级",
+                "县级",
                 "local", "in this city", "in this province", "in this district")
 AWARD_TERMS = ("获奖", "奖项", "荣誉", "表彰", "称号", "业绩", "award", "honour", "honor", "performance record")
 INDUSTRY_AWARD_TERMS = ("行业内获奖", "行业奖", "系统内表彰", "industry award")
@@ -125,7 +126,7 @@ def method_problems(method: str, budget: Decimal, threshold: Decimal, *, ground:
         if ground not in GROUNDS_BY_METHOD[Method(method)]:
             problems.append(Problem("ground_missing", "L29-L31, R26-R27"))
         if budget >= threshold and not (approval_document.strip() and approval_date and approval_body.strip()):
-            problems.append(Problem("approval_missing", "L27, R23, 87-4", {"threshold": threshold}))
+            problems.append(Problem("approval_missing", "L27, R23, 74-4", {"threshold": threshold}))
     if method == Method.SINGLE_SOURCE and not single_source_supplier:
         problems.append(Problem("single_source_supplier", "R38, 74-38"))
     return problems
@@ -182,7 +183,7 @@ def timetable_problems(method: str, timetable: Timetable, calendar: WorkingCalen
     deadline_day = local_date(t.deadline)
     earliest = earliest_deadline_day(method, t.documents_from, calendar)
     if deadline_day < earliest:
-        article = "74-12" if method == Method.NEGOTIATION else "L35"
+        article = "74-29" if method == Method.NEGOTIATION else "L35"
         days = NEGOTIATION_RESPONSE_MIN_WORKING_DAYS if method == Method.NEGOTIATION else BID_PERIOD_MIN_DAYS
         problems.append(Problem("deadline_too_early", article, {"days": days, "date": earliest}))
     elif not calendar.is_working_day(deadline_day):
@@ -197,7 +198,7 @@ def deadline_after_clarification(method: str, issued_on: date, deadline: datetim
     """The deadline once a clarification affecting bids is issued on ``issued_on``.
 
     Tenders need 15 days between the clarification and the deadline (R31, 87-27); negotiations
-    3 working days (74-12). If there are fewer, the deadline moves to the first lawful day at the
+    3 working days (74-29). If there are fewer, the deadline moves to the first lawful day at the
     same Beijing time; otherwise it stays.
     """
     if method == Method.NEGOTIATION:
@@ -245,7 +246,9 @@ def criterion_banned_reason(criterion: CriterionSpec, requirements: list[str]) -
     name, full = _normalise(criterion.name), _normalise(text)
     for requirement in requirements:
         req = _normalise(requirement)
-        if len(req) >= 4 and (req in full or (len(name) >= 4 and name in req)):
+        # A requirement repeated inside a criterion, or a criterion named after (part of) a requirement;
+        # short generic names such as 服务方案 are not taken for a requirement.
+        if len(req) >= 4 and (req in full or name == req or (len(name) >= 6 and name in req)):
             return FactorType.QUALIFICATION
     return None
 

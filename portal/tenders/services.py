@@ -27,6 +27,7 @@ from portal.tenders import rules
 from portal.tenders.models import (
     EVALUATION_METHOD_LABELS,
     GROUND_LABELS,
+    FactorType,
     METHOD_LABELS,
     Bid,
     BidStatus,
@@ -151,6 +152,8 @@ def _apply_lists(tender: Tender, criteria: list[rules.CriterionSpec], requiremen
 
 
 def _check_criteria(values: dict, criteria: list[rules.CriterionSpec], requirements: list[str]) -> None:
+    if any(c.factor_type not in set(FactorType) for c in criteria):
+        raise DomainError(_l("Choose a factor type from the list for every criterion."))
     raise_problems(rules.criteria_problems(values["method"], values["evaluation_method"], values["price_weight"],
                                            criteria, requirements))
 

@@ -68,8 +68,9 @@ def _run(action, success_message: str, target: str):
 
 
 def _criteria_from(form: forms.TenderForm) -> list[rules.CriterionSpec]:
-    return [rules.CriterionSpec(row.factor_type.data, row.name.data, row.weight.data or 0, row.description.data or "")
-            for row in form.criteria if row.form.name.data]
+    rows = [row.form for row in form.criteria]
+    return [rules.CriterionSpec(r.factor_type.data, r.name.data, r.weight.data or 0, r.description.data or "")
+            for r in rows if r.name.data]
 
 
 def _requirements_from(form: forms.TenderForm) -> list[str]:
@@ -428,3 +429,6 @@ def inject_tender_labels():
             "factor_labels": FACTOR_LABELS, "ground_labels": GROUND_LABELS,
             "evaluation_method_labels": EVALUATION_METHOD_LABELS, "phase_labels": PHASE_LABELS,
             "has_endpoint": lambda name: name in current_app.view_functions}
+
+
+from portal.tenders import bid_views  # noqa: E402,F401 - routes on bp
