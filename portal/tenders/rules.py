@@ -51,13 +51,18 @@ BANNED_FACTORS = {
     FactorType.SIZE: "87-17, 46-5",
     FactorType.QUALIFICATION: "87-55",
 }
-SIZE_TERMS = ("注册资本", "注册资金", "资产总额", "净资产", "营业收入", "营业额", "从业人员数", "从业人员总", "从业人数", "人员总数", "员工人数",
-              "职工人数", "人员规模", "机构规模", "利润", "纳税额", "纳税", "股权", "成立年限", "经营年限", "成立时间", "成立满",
-              "registered capital", "revenue", "turnover", "profit", "tax paid", "number of employees",
-              "staff numbers", "headcount", "years in business", "years of operation")
-REGION_TERMS = ("本地", "本市", "本省", "本区", "本县", "当地", "郑州市", "河南省", "省内", "辖区内", "省级", "市级", "区级",
-                "县级",
-                "local", "in this city", "in this province", "in this district")
+SIZE_TERMS = (
+    "注册资本", "注册资金", "资产总额", "净资产", "营业收入", "营业额",
+    "从业人员数", "从业人员总", "从业人数", "人员总数", "员工人数", "职工人数", "人员规模", "机构规模",
+    "利润", "纳税额", "纳税", "股权", "成立年限", "经营年限", "成立时间", "成立满",
+    "registered capital", "revenue", "turnover", "profit", "tax paid", "number of employees",
+    "staff numbers", "headcount", "years in business", "years of operation",
+)
+REGION_TERMS = (
+    "本地", "本市", "本省", "本区", "本县", "当地", "郑州市", "河南省", "省内", "辖区内",
+    "省级", "市级", "区级", "县级",
+    "local", "in this city", "in this province", "in this district",
+)
 AWARD_TERMS = ("获奖", "奖项", "荣誉", "表彰", "称号", "业绩", "award", "honour", "honor", "performance record")
 INDUSTRY_AWARD_TERMS = ("行业内获奖", "行业奖", "系统内表彰", "industry award")
 

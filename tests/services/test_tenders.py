@@ -182,7 +182,8 @@ def test_other_method_at_threshold_needs_approval(project, officer, suppliers, o
     with pytest.raises(DomainError, match=r"\(L27, R23, 74-4\)"):
         publish_open(tender, officer, notice_until=None)
     db.session.rollback()
-    tender.approval_document, tender.approval_date, tender.approval_body = "郑财购〔2026〕12号", date(2026, 8, 20), "郑州市财政局"
+    tender.approval_document, tender.approval_date = "郑财购〔2026〕12号", date(2026, 8, 20)
+    tender.approval_body = "郑州市财政局"
     db.session.commit()
     assert publish_open(tender, officer, notice_until=None).status == TenderStatus.PUBLISHED
 
@@ -298,7 +299,8 @@ def test_single_source_notice_objection_approval_and_price(project, officer, sup
                                           now=PUBLISH_AT)
     db.session.commit()
     last_day = beijing_instant(notice_until, time(17))
-    approval = {"approval_document": "郑财购〔2026〕30号", "approval_date": notice_until, "approval_body": "郑州市财政局"}
+    approval = {"approval_document": "郑财购〔2026〕30号", "approval_date": notice_until,
+                "approval_body": "郑州市财政局"}
     with pytest.raises(DomainError, match="R38"):
         services.approve_single_source(tender, actor=officer, now=last_day, **approval)
     day_after = beijing_instant(CAL.next_working_day(notice_until), time(9))
