@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import SPECIALTY_LABELS, ExpertProfile, Organisation, OrgKind, User
+from portal.db import utcnow
 from portal.extensions import db
 from portal.i18n import LANG_COOKIE
 from portal.urls import safe_next
@@ -59,15 +60,44 @@ def _admin_dashboard() -> dict:
 
 
 def _officer_dashboard() -> dict:
+    from portal.projects.models import ServiceProject
+    from portal.tenders.models import Tender, TenderStatus
+
     bureau = current_user.organisation
     districts = db.session.scalars(
         sa.select(Organisation).where(Organisation.parent_id == bureau.id).order_by(Organisation.name)
     ).all() if bureau.is_city_bureau else []
+    bureau_ids = [bureau.id] + [d.id for d in districts]
     supplier_count = db.session.scalar(
         sa.select(sa.func.count()).select_from(Organisation).where(
             Organisation.kind == OrgKind.SUPPLIER, Organisation.status == "active")
     )
-    return {"bureau": bureau, "districts": districts, "supplier_count": supplier_count}
+    projects = db.session.scalars(
+        sa.select(ServiceProject).where(ServiceProject.bureau_id.in_(bureau_ids))
+        .order_by(ServiceProject.created_at.desc()).limit(5)).all()
+    live = (TenderStatus.DRAFT, TenderStatus.PUBLISHED, TenderStatus.NEGOTIATING, TenderStatus.OPENED,
+            TenderStatus.EVALUATING)
+    tenders = db.session.scalars(
+        sa.select(Tender).where(Tender.bureau_id.in_(bureau_ids), Tender.status.in_(live))
+        .order_by(Tender.bid_deadline.is_(None), Tender.bid_deadline, Tender.created_at.desc()).limit(10)).all()
+    return {"bureau": bureau, "districts": districts, "supplier_count": supplier_count, "projects": projects,
+            "tenders": tenders, "now": utcnow()}
+
+
+def _supplier_dashboard() -> dict:
+    from portal.tenders.models import Bid, BidStatus, Method, Tender, TenderInvitation, TenderStatus
+
+    org = current_user.organisation
+    now = utcnow()
+    invited = sa.select(TenderInvitation.tender_id).where(TenderInvitation.supplier_id == org.id)
+    open_tenders = db.session.scalars(
+        sa.select(Tender).where(Tender.status == TenderStatus.PUBLISHED, Tender.bid_deadline > now,
+                                sa.or_(Tender.method == Method.OPEN, Tender.id.in_(invited)))
+        .options(selectinload(Tender.bureau)).order_by(Tender.bid_deadline).limit(20)).all()
+    bids = db.session.scalars(
+        sa.select(Bid).where(Bid.supplier_id == org.id, Bid.status == BidStatus.SUBMITTED)
+        .options(selectinload(Bid.tender)).order_by(Bid.received_at.desc()).limit(20)).all()
+    return {"org": org, "open_tenders": open_tenders, "bids": bids, "now": now}
 
 
 def _evaluator_dashboard() -> dict:
@@ -82,7 +112,7 @@ DASHBOARDS = {
     "admin": _admin_dashboard,
     "officer": _officer_dashboard,
     "evaluator": _evaluator_dashboard,
-    "supplier": lambda: {"org": current_user.organisation},
+    "supplier": _supplier_dashboard,
 }
 
 

@@ -9,7 +9,7 @@ ROLES = [
     ("admin", "待审核的注册申请", "Registrations waiting for approval"),
     ("officer", "郑州市民政局", "郑州市民政局"),
     ("district_officer", "中原区民政局", "中原区民政局"),
-    ("ngo1", "郑州市中原区阳光社会工作服务中心", "Licensed social workers"),
+    ("ngo1", "郑州市中原区阳光社会工作服务中心", "Tenders you can bid for"),
     ("expert1", "专家工作台", "Expert workspace"),
 ]
 
