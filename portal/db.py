@@ -120,3 +120,9 @@ def configure_engine_events() -> None:
 def include_object(obj, name, type_, reflected, compare_to):
     """Keep Alembic away from tables it does not own (APScheduler's job store)."""
     return not (type_ == "table" and name == "apscheduler_jobs")
+
+
+def one_of(column: str, enum) -> sa.CheckConstraint:
+    """A check constraint keeping ``column`` to the values of an enum (named after the column)."""
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return sa.CheckConstraint(f"{column} IN ({values})", name=column)

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import TimestampMixin, UTCDateTime
+from portal.db import TimestampMixin, UTCDateTime, one_of
 from portal.extensions import db
 from portal.files import StoredFile
 from portal.permissions import Role
@@ -79,18 +79,15 @@ SPECIALTY_LABELS = {
 }
 
 
-def _values(enum) -> str:
-    return ", ".join(f"'{member.value}'" for member in enum)
-
 
 class Organisation(TimestampMixin, db.Model):
     __tablename__ = "organisations"
     __table_args__ = (
-        sa.CheckConstraint(f"kind IN ({_values(OrgKind)})", name="kind"),
-        sa.CheckConstraint(f"status IN ({_values(OrgStatus)})", name="status"),
-        sa.CheckConstraint(f"rating IN ({_values(Rating)})", name="rating"),
+        one_of("kind", OrgKind),
+        one_of("status", OrgStatus),
+        one_of("rating", Rating),
         sa.CheckConstraint(
-            f"(kind = 'bureau' AND level IN ({_values(BureauLevel)})) OR (kind = 'supplier' AND level IS NULL)",
+            "(kind = 'bureau' AND level IN ('city', 'district')) OR (kind = 'supplier' AND level IS NULL)",
             name="level_matches_kind",
         ),
         sa.CheckConstraint(
@@ -151,7 +148,7 @@ class Organisation(TimestampMixin, db.Model):
 class User(UserMixin, TimestampMixin, db.Model):
     __tablename__ = "users"
     __table_args__ = (
-        sa.CheckConstraint(f"role IN ({_values(Role)})", name="role"),
+        one_of("role", Role),
         sa.CheckConstraint(
             "role NOT IN ('officer', 'supplier') OR organisation_id IS NOT NULL", name="org_required"
         ),
@@ -193,6 +190,20 @@ class User(UserMixin, TimestampMixin, db.Model):
         self.session_token = secrets.token_hex(16)
 
 
+def oversees_bureau(user, bureau: Organisation) -> bool:
+    """Administrators, and officers of the bureau or of the city bureau above it, see a bureau's records."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.role == Role.ADMIN:
+        return True
+    return user.role == Role.OFFICER and user.organisation is not None and user.organisation.oversees(bureau)
+
+
+def manages_bureau(user, bureau_id: int) -> bool:
+    """Only officers of the bureau itself change its records."""
+    return getattr(user, "is_authenticated", False) and user.role == Role.OFFICER and user.organisation_id == bureau_id
+
+
 class ExpertProfile(TimestampMixin, db.Model):
     __tablename__ = "expert_profiles"
 
@@ -217,7 +228,7 @@ class ExpertAffiliation(db.Model):
 
     __tablename__ = "expert_affiliations"
     __table_args__ = (
-        sa.CheckConstraint(f"kind IN ({_values(AffiliationKind)})", name="kind"),
+        one_of("kind", AffiliationKind),
         sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
     )
 
@@ -254,7 +265,7 @@ class OrganisationDocument(db.Model):
     """A credential an organisation keeps on file (certificates, charter, financial reports)."""
 
     __tablename__ = "organisation_documents"
-    __table_args__ = (sa.CheckConstraint(f"kind IN ({_values(DocumentKind)})", name="kind"),)
+    __table_args__ = (one_of("kind", DocumentKind),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True)

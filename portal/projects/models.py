@@ -9,11 +9,10 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.accounts.models import Organisation, User
-from portal.db import Money, TimestampMixin
+from portal.accounts.models import Organisation, User, manages_bureau, oversees_bureau
+from portal.db import Money, TimestampMixin, one_of
 from portal.extensions import db
 from portal.files import StoredFile
-from portal.permissions import Role
 
 
 class Plan(StrEnum):
@@ -50,15 +49,12 @@ PROJECT_STATUS_LABELS = {
 }
 
 
-def _values(enum) -> str:
-    return ", ".join(f"'{m.value}'" for m in enum)
-
 
 class ServiceProject(TimestampMixin, db.Model):
     __tablename__ = "service_projects"
     __table_args__ = (
-        sa.CheckConstraint(f"plan IN ({_values(Plan)})", name="plan"),
-        sa.CheckConstraint(f"status IN ({_values(ProjectStatus)})", name="status"),
+        one_of("plan", Plan),
+        one_of("status", ProjectStatus),
         sa.CheckConstraint("budget > 0", name="budget_positive"),
         sa.CheckConstraint("duration_months BETWEEN 1 AND 36", name="duration"),
         sa.CheckConstraint("poor_households >= 0", name="poor_households"),
@@ -92,13 +88,8 @@ class ServiceProject(TimestampMixin, db.Model):
 
     def can_view(self, user) -> bool:
         """Officers of the bureau or of the city bureau above it; administrators."""
-        if not getattr(user, "is_authenticated", False):
-            return False
-        if user.role == Role.ADMIN:
-            return True
-        return user.role == Role.OFFICER and user.organisation is not None and user.organisation.oversees(self.bureau)
+        return oversees_bureau(user, self.bureau)
 
     def can_manage(self, user) -> bool:
         """Only officers of the project's own bureau change it."""
-        return (getattr(user, "is_authenticated", False) and user.role == Role.OFFICER
-                and user.organisation_id == self.bureau_id)
+        return manages_bureau(user, self.bureau_id)

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.accounts.models import Organisation
-from portal.db import Money, TimestampMixin, UTCDateTime, utcnow
+from portal.accounts.models import Organisation, manages_bureau, oversees_bureau
+from portal.db import Money, TimestampMixin, UTCDateTime, one_of, utcnow
 from portal.extensions import db
 from portal.files import StoredFile
 from portal.permissions import Role
@@ -100,16 +100,13 @@ GROUND_LABELS = {
 }
 
 
-def _values(enum) -> str:
-    return ", ".join(f"'{m.value}'" for m in enum)
-
 
 class Tender(TimestampMixin, db.Model):
     __tablename__ = "tenders"
     __table_args__ = (
-        sa.CheckConstraint(f"method IN ({_values(Method)})", name="method"),
-        sa.CheckConstraint(f"status IN ({_values(TenderStatus)})", name="status"),
-        sa.CheckConstraint(f"evaluation_method IN ({_values(EvaluationMethod)})", name="evaluation_method"),
+        one_of("method", Method),
+        one_of("status", TenderStatus),
+        one_of("evaluation_method", EvaluationMethod),
         sa.CheckConstraint("budget > 0", name="budget_positive"),
         sa.CheckConstraint("ceiling_price IS NULL OR (ceiling_price > 0 AND ceiling_price <= budget)",
                            name="ceiling_within_budget"),
@@ -198,16 +195,11 @@ class Tender(TimestampMixin, db.Model):
         return self.can_oversee(user)
 
     def can_oversee(self, user) -> bool:
-        if not getattr(user, "is_authenticated", False):
-            return False
-        if user.role == Role.ADMIN:
-            return True
-        return user.role == Role.OFFICER and user.organisation is not None and user.organisation.oversees(self.bureau)
+        return oversees_bureau(user, self.bureau)
 
     def can_manage(self, user) -> bool:
         """Officers of the tender's own bureau run it."""
-        return (getattr(user, "is_authenticated", False) and user.role == Role.OFFICER
-                and user.organisation_id == self.bureau_id)
+        return manages_bureau(user, self.bureau_id)
 
 
 class FactorType(StrEnum):
@@ -242,7 +234,7 @@ class TenderCriterion(db.Model):
 
     __tablename__ = "tender_criteria"
     __table_args__ = (
-        sa.CheckConstraint(f"factor_type IN ({_values(FactorType)})", name="factor_type"),
+        one_of("factor_type", FactorType),
         sa.CheckConstraint("weight > 0 AND weight <= 100", name="weight"),
         sa.UniqueConstraint("tender_id", "position"),
     )
@@ -409,8 +401,8 @@ class Bid(db.Model):
 
     __tablename__ = "bids"
     __table_args__ = (
-        sa.CheckConstraint(f"status IN ({_values(BidStatus)})", name="status"),
-        sa.CheckConstraint(f"kind IN ({_values(BidKind)})", name="kind"),
+        one_of("status", BidStatus),
+        one_of("kind", BidKind),
         # One live bid per supplier per tender (and per kind).
         sa.Index("uq_bids_live", "tender_id", "supplier_id", "kind", unique=True,
                  sqlite_where=sa.text("status = 'submitted'"), postgresql_where=sa.text("status = 'submitted'")),

@@ -27,11 +27,11 @@ from portal.tenders import rules
 from portal.tenders.models import (
     EVALUATION_METHOD_LABELS,
     GROUND_LABELS,
-    FactorType,
     METHOD_LABELS,
     Bid,
     BidStatus,
     Clarification,
+    FactorType,
     InvitationSource,
     Method,
     NegotiationRound,
