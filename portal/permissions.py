@@ -68,6 +68,16 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "projects.mark_ready": OFFICER,  # object rule: ServiceProject.can_manage
     "projects.archive_project": OFFICER,  # object rule: ServiceProject.can_manage
     # --- tenders ---
+    "tenders.bid": SUPPLIER,
+    "tenders.bid_submit": SUPPLIER,
+    "tenders.bid_withdraw": SUPPLIER,
+    "tenders.bid_receipt": SUPPLIER,  # object rule: Bid.is_own
+    "tenders.bid_file": OFFICER | ADMIN | SUPPLIER,  # object rule: bidding.can_read_bid_file (after opening only)
+    "tenders.bids": OFFICER | ADMIN,  # object rule: Tender.can_oversee
+    "tenders.opening": OFFICER | ADMIN | SUPPLIER,  # object rule: bidding.can_view_opening
+    "tenders.opening_pdf": OFFICER | ADMIN | SUPPLIER,  # object rule: bidding.can_view_opening
+    "tenders.opening_start": OFFICER,  # object rule: Tender.can_manage
+    "tenders.opening_confirm": OFFICER,  # object rule: Tender.can_manage (and a different officer)
     "tenders.index": OFFICER | ADMIN,
     "tenders.new_tender": OFFICER,  # object rule: ServiceProject.can_manage
     "tenders.edit": OFFICER,  # object rule: Tender.can_manage (as for every officer action below)

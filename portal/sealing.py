@@ -146,6 +146,11 @@ def _key_row(scope: str, *, create: bool, lock: bool = False) -> SealingKey | No
     return row
 
 
+def prepare_scope(scope: str) -> None:
+    """Create the scope's data key now (at publication), so concurrent first seals never race to create it."""
+    _key_row(scope, create=True)
+
+
 def seal(scope: str, data: bytes) -> Sealed:
     """Encrypt ``data`` under the scope's data key; the result is bound to the scope."""
     dek = _unwrap(_key_row(scope, create=True))

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from portal import audit
+from portal import audit, sealing
 from portal.accounts.models import Organisation, OrgKind, OrgStatus, User
 from portal.calendar import WorkingCalendar
 from portal.errors import DomainError
@@ -83,9 +83,9 @@ PROBLEM_MESSAGES = {
 }
 
 
-def tender_link(tender: Tender) -> str:
-    """The tender's page, for notifications (services may run outside a request, so no url_for)."""
-    return f"/tenders/{tender.id}"
+def tender_link(tender: Tender, page: str = "") -> str:
+    """A tender's page ("", "bid" or "opening"), for notifications: services also run in jobs, without url_for."""
+    return f"/tenders/{tender.id}/{page}" if page else f"/tenders/{tender.id}"
 
 
 def raise_problems(problems: list[rules.Problem]) -> None:
@@ -321,6 +321,8 @@ def publish_tender(tender: Tender, *, notice_until: date | None, documents_from:
         tender.documents_from = tender.documents_until = tender.bid_deadline = None
     check_publishable(tender, calendar, now=now)
     tender.status, tender.published_at = TenderStatus.PUBLISHED, now
+    if tender.method != Method.SINGLE_SOURCE:
+        sealing.prepare_scope(tender.sealing_scope)
     if tender.method == Method.SINGLE_SOURCE and not tender.is_invited(tender.single_source_supplier_id):
         tender.invitations.append(TenderInvitation(supplier_id=tender.single_source_supplier_id,
                                                    source=InvitationSource.DIRECT, invited_at=now))

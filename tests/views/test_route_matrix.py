@@ -9,6 +9,7 @@ from werkzeug.datastructures import FileStorage
 
 from portal.calendar import save_year
 from portal.extensions import db
+from portal.notices import publish_notice
 from portal.notify import notify
 from portal.permissions import ROUTE_MATRIX, is_allowed
 from tests.conftest import csrf_token, login
@@ -47,9 +48,34 @@ def world(create_user, create_org, now):
     document = services.add_organisation_document(users["supplier"].organisation, "registration", upload,
                                                   actor=users["supplier"], now=now)
     note = notify(users["officer"], "mail_check", {"sent_at": now}, now=now)
+    notice = publish_notice("tender", bureau=users["officer"].organisation, title="采购公告", body="正文。", now=now)
+    from decimal import Decimal
+
+    from portal.projects import services as projects
+    project = projects.create_project(users["officer"].organisation, {
+        "title": "困境儿童关爱", "plan": "orphans", "fiscal_year": 2027, "budget": Decimal("90000"),
+        "duration_months": 12, "base_priority": 50}, actor=users["officer"], now=now)
+    projects.attach_needs_survey(project, FileStorage(io.BytesIO(b"%PDF-1.4 survey"), filename="需求调查.pdf"),
+                                 actor=users["officer"], now=now)
     db.session.commit()
     args = {"notification_id": note.id, "user_id": expert.id, "org_id": users["supplier"].organisation_id,
-            "affiliation_id": affiliation.id, "year": 2027, "filename": "css/portal.css", "document_id": document.id}
+            "affiliation_id": affiliation.id, "year": 2027, "filename": "css/portal.css", "document_id": document.id,
+            "notice_id": notice.id}
+    args["project_id"] = project.id
+    # Bids: a published tender (still taking bids) with one sealed bid from the world's supplier.
+    from flask import current_app
+
+    from portal.tenders import bidding
+    from tests.tender_factories import in_future, make_published_tender, submission
+    tender = make_published_tender(users["officer"].organisation, deadline=in_future(days=30))
+    with current_app.test_request_context():
+        bid = bidding.submit_bid(tender, submission(), actor=users["supplier"], now=now)
+    from portal.tenders.models import Objection
+
+    objection = Objection(tender_id=tender.id, name="张三", contact="13800000000", text="异议", submitted_at=now)
+    db.session.add(objection)
+    db.session.commit()
+    args |= {"tender_id": tender.id, "bid_id": bid.id, "file_id": bid.files[0].id, "objection_id": objection.id}
     return users, args
 
 
@@ -59,6 +85,7 @@ OBJECT_RULES = {
     "accounts.download_document": {"officer", "supplier", "admin"},
     "accounts.delete_document": {"supplier", "admin"},
     "notify.read": {"officer"},
+    "tenders.bid_file": set(),  # sealed: nobody reads a bid's file before the opening
 }
 
 
