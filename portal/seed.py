@@ -101,4 +101,7 @@ def seed() -> int:
             profile.employer = "郑州大学公共管理学院"
         created += 1
     db.session.flush()
+    from portal.seed_procurement import seed_procurement
+
+    created += seed_procurement(now)
     return created

@@ -51,3 +51,20 @@ def test_seed_demo_refused_in_production(app):
     assert result.exit_code == 1
     assert "production" in result.output
     assert _counts() == (0, 0)
+
+
+def test_seed_demo_procurement_stages(app):
+    from portal.sealing import SealingKey
+    from portal.tenders.models import Bid, Tender
+
+    app.test_cli_runner().invoke(args=["seed-demo"])
+    by_method_status = {(t.method, t.status) for t in db.session.scalars(sa.select(Tender))}
+    assert {("open", "draft"), ("open", "published"), ("invited", "published"), ("open", "opened"),
+            ("open", "failed"), ("single_source", "published"), ("negotiation", "published")} <= by_method_status
+    # Bids on tenders still taking bids stay sealed: no opened price, no authorised key.
+    sealed = db.session.scalars(sa.select(Bid).join(Tender).where(Tender.status == "published")).all()
+    assert sealed and all(b.opened_price is None for b in sealed)
+    authorised = db.session.scalars(sa.select(SealingKey.scope).where(SealingKey.opening_authorised_at.is_not(None)))
+    opened = db.session.scalar(sa.select(Tender).where(Tender.status == "opened"))
+    assert list(authorised) == [opened.sealing_scope]
+    assert all(b.opened_price is not None for b in opened.bids)
