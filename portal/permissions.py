@@ -72,10 +72,10 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "tenders.bid_submit": SUPPLIER,
     "tenders.bid_withdraw": SUPPLIER,
     "tenders.bid_receipt": SUPPLIER,  # object rule: Bid.is_own
-    "tenders.bid_file": OFFICER | ADMIN | SUPPLIER,  # object rule: bidding.can_read_bid_file (after opening only)
+    "tenders.bid_file": OFFICER | ADMIN | SUPPLIER,  # object rule: Bid.can_read_files (after opening only)
     "tenders.bids": OFFICER | ADMIN,  # object rule: Tender.can_oversee
-    "tenders.opening": OFFICER | ADMIN | SUPPLIER,  # object rule: bidding.can_view_opening
-    "tenders.opening_pdf": OFFICER | ADMIN | SUPPLIER,  # object rule: bidding.can_view_opening
+    "tenders.opening": OFFICER | ADMIN | SUPPLIER,  # object rule: Tender.can_view_opening
+    "tenders.opening_pdf": OFFICER | ADMIN | SUPPLIER,  # object rule: Tender.can_view_opening
     "tenders.opening_start": OFFICER,  # object rule: Tender.can_manage
     "tenders.opening_confirm": OFFICER,  # object rule: Tender.can_manage (and a different officer)
     "tenders.index": OFFICER | ADMIN,

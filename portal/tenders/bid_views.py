@@ -60,7 +60,7 @@ def _bid_page(tender: Tender, form: BidForm, status: int = 200):
         "bid.html", tender=tender, form=form, action_form=ActionForm(), now=now,
         refusal=bidding.bidding_refusal(tender, organisation, now), closed=bidding.bidding_closed(tender, now),
         live=bidding.live_bid(tender, organisation), history=bidding.own_bids(tender, organisation),
-        can_view_opening=bidding.can_view_opening(tender, current_user)), status
+        can_view_opening=tender.can_view_opening(current_user)), status
 
 
 @bp.get("/tenders/<int:tender_id>/bid")
@@ -122,7 +122,7 @@ def bid_file(bid_id, file_id):
     bid_file = db.session.get(BidFile, file_id)
     if bid_file is None or bid_file.bid_id != bid_id:
         abort(404)
-    ensure(bidding.can_read_bid_file(bid_file.bid, current_user))
+    ensure(bid_file.bid.can_read_files(current_user))
     data, file_type = bidding.read_bid_file(bid_file)
     name = bid_file.file.original_name
     if "." not in name:
@@ -149,7 +149,7 @@ def bids(tender_id):
 @role_required(Role.OFFICER, Role.ADMIN, Role.SUPPLIER)
 def opening(tender_id):
     tender = db.get_or_404(Tender, tender_id)
-    ensure(bidding.can_view_opening(tender, current_user))
+    ensure(tender.can_view_opening(current_user))
     oversee = tender.can_oversee(current_user)
     return _render(
         "opening.html", tender=tender, rows=bidding.opening_rows(tender), now=utcnow(),
@@ -163,7 +163,7 @@ def opening(tender_id):
 @role_required(Role.OFFICER, Role.ADMIN, Role.SUPPLIER)
 def opening_pdf(tender_id):
     tender = db.get_or_404(Tender, tender_id)
-    ensure(bidding.can_view_opening(tender, current_user))
+    ensure(tender.can_view_opening(current_user))
     record = bidding.opening_record(tender)
     if record is None:
         flash(_("The opening record is issued when the bids are opened."), "info")

@@ -54,17 +54,6 @@ DECLARATIONS = ("meets_requirements", "no_collusion")
 OPENING_RECORD_PREFIX = "KB"  # 开标记录 document numbers: KB-2026-00001
 OPENING_RECORD_TEMPLATE = "document.html"
 
-# Messages for the bid and opening rule problems that tenders.services does not word yet.
-BID_PROBLEM_MESSAGES = {
-    "price_precision": _l("The price may have at most two decimal places (fen)."),
-    "price_above_cap": _l("The price is above the highest price this tender accepts, %(cap)s yuan (the ceiling "
-                          "price, or the budget where there is none)."),
-    "opening_before_deadline": _l("Bids can be opened only at or after the bid deadline."),
-    "opening_same_officer": _l("The opening must be confirmed by a different officer of the bureau from the one "
-                               "who started it."),
-}
-
-
 class BiddingClosed(Conflict):
     """The deadline has passed (or the tender is not taking bids)."""
 
@@ -102,19 +91,6 @@ class OpeningRow:
 
 
 # --- Helpers -----------------------------------------------------------------------------------------------
-
-
-def _raise(problems: list[rules.Problem], error_class: type[DomainError] = DomainError) -> None:
-    """Turn rule problems into one translated error (with the articles they come from)."""
-    if not problems:
-        return
-    messages = services.PROBLEM_MESSAGES | BID_PROBLEM_MESSAGES
-    lines = []
-    for problem in problems:
-        text = str(messages[problem.code])
-        text = text % problem.params if problem.params else text
-        lines.append(f"{text} ({problem.article})" if problem.article else text)
-    raise error_class(" ".join(lines))
 
 
 def _beijing(instant: datetime) -> str:
@@ -199,21 +175,6 @@ def bidding_refusal(tender: Tender, organisation: Organisation | None, now: date
     return None
 
 
-def can_view_opening(tender: Tender, user) -> bool:
-    """The opening page: the bureau's officers (and the city bureau's) and admin; suppliers that bid."""
-    if tender.can_oversee(user):
-        return True
-    if not (getattr(user, "is_authenticated", False) and user.role == Role.SUPPLIER):
-        return False
-    return db.session.scalar(sa.select(sa.func.count(Bid.id)).where(
-        Bid.tender_id == tender.id, Bid.supplier_id == user.organisation_id)) > 0
-
-
-def can_read_bid_file(bid: Bid, user) -> bool:
-    """A bid's files, decrypted: only bids that were opened, for their own supplier and the overseers."""
-    return bid.opened_price is not None and bid.tender.is_opened and bid.can_view(user)
-
-
 # --- Submitting, replacing, withdrawing -------------------------------------------------------------------
 
 
@@ -243,7 +204,7 @@ def submit_bid(tender: Tender, submission: BidSubmission, *, actor: User, now: d
         raise DomainError(_l("Make both declarations to submit a bid."))
     if not isinstance(submission.price, Decimal):
         raise TypeError("a price must be a Decimal")
-    _raise(rules.price_problems(submission.price, tender.price_cap))
+    services.raise_problems(rules.price_problems(submission.price, tender.price_cap))
     uploads = [(BidFileKind.TECHNICAL, submission.technical), (BidFileKind.QUALIFICATION, submission.qualification)]
     for _kind, upload in uploads:
         check_upload(upload.data, BID_FILE_TYPES)
@@ -353,7 +314,8 @@ def start_opening(tender: Tender, *, actor: User, now: datetime) -> str:
     if tender.opening_started_by_id is not None:
         raise Conflict(_l("The opening has already been started; a different officer of the bureau must confirm "
                           "it."))
-    _raise(rules.opening_problems(now, tender.bid_deadline, starter_id=actor.id, confirmer_id=None), Conflict)
+    services.raise_problems(
+        rules.opening_problems(now, tender.bid_deadline, starter_id=actor.id, confirmer_id=None), Conflict)
     count = live_bid_count(tender)
     tender.opening_started_by_id, tender.opening_started_at = actor.id, now
     db.session.flush()
@@ -395,7 +357,7 @@ def confirm_opening(tender: Tender, *, actor: User, now: datetime) -> str:
     _check_openable(tender, actor)
     if tender.opening_started_by_id is None:
         raise Conflict(_l("The opening has not been started yet."))
-    _raise(rules.opening_problems(now, tender.bid_deadline, starter_id=tender.opening_started_by_id,
+    services.raise_problems(rules.opening_problems(now, tender.bid_deadline, starter_id=tender.opening_started_by_id,
                                   confirmer_id=actor.id), NotAllowed)
     bids = live_bids(tender)
     if rules.too_few_bids(len(bids)):

@@ -201,6 +201,14 @@ class Tender(TimestampMixin, db.Model):
         """Officers of the tender's own bureau run it."""
         return manages_bureau(user, self.bureau_id)
 
+    def can_view_opening(self, user) -> bool:
+        """The opening record: the bureau's officers (and the city bureau's) and admin; suppliers that bid."""
+        if self.can_oversee(user):
+            return True
+        if not (getattr(user, "is_authenticated", False) and user.role == Role.SUPPLIER):
+            return False
+        return any(bid.supplier_id == user.organisation_id for bid in self.bids)
+
 
 class FactorType(StrEnum):
     """Catalogue of scoring factors. The last three are unlawful and always refused (RULES-CN B)."""
@@ -438,6 +446,10 @@ class Bid(db.Model):
         if self.is_own(user):
             return True
         return self.tender.is_opened and self.tender.can_oversee(user)
+
+    def can_read_files(self, user) -> bool:
+        """The decrypted files: only of a bid that was opened, for its own supplier and the overseers."""
+        return self.opened_price is not None and self.tender.is_opened and self.can_view(user)
 
 
 class BidFileKind(StrEnum):

@@ -80,6 +80,12 @@ PROBLEM_MESSAGES = {
     "objections_open": _l("%(count)s objection(s) to the notice have not been answered yet."),
     "agreed_above_budget": _l("The agreed price exceeds the budget (%(budget)s yuan); the procedure must end."),
     "price_not_positive": _l("The price must be above zero."),
+    "price_precision": _l("The price may have at most two decimal places (fen)."),
+    "price_above_cap": _l("The price is above the highest price this tender accepts, %(cap)s yuan (the ceiling "
+                          "price, or the budget where there is none)."),
+    "opening_before_deadline": _l("Bids can be opened only at or after the bid deadline."),
+    "opening_same_officer": _l("The opening must be confirmed by a different officer of the bureau from the one "
+                               "who started it."),
 }
 
 
@@ -88,8 +94,8 @@ def tender_link(tender: Tender, page: str = "") -> str:
     return f"/tenders/{tender.id}/{page}" if page else f"/tenders/{tender.id}"
 
 
-def raise_problems(problems: list[rules.Problem]) -> None:
-    """Turn rule problems into one DomainError with translated messages and their articles."""
+def raise_problems(problems: list[rules.Problem], error_class: type[DomainError] = DomainError) -> None:
+    """Turn rule problems into one error with translated messages and the articles they come from."""
     if not problems:
         return
     lines = []
@@ -97,7 +103,7 @@ def raise_problems(problems: list[rules.Problem]) -> None:
         params = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in problem.params.items()}
         text = str(PROBLEM_MESSAGES[problem.code]) % params if params else str(PROBLEM_MESSAGES[problem.code])
         lines.append(f"{text} ({problem.article})" if problem.article else text)
-    raise DomainError(" ".join(lines))
+    raise error_class(" ".join(lines))
 
 
 TENDER_FIELDS = (
