@@ -94,6 +94,8 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "tenders.negotiation_round": OFFICER,
     "tenders.cancel": OFFICER,
     "tenders.retender": OFFICER,
+    "tenders.final_quote": SUPPLIER,  # service rule: only suppliers still in the negotiation
+    "tenders.open_final_quotes": OFFICER,
     # --- public ---
     "public.notices": PUBLIC,
     "public.notice": PUBLIC,

@@ -43,3 +43,8 @@ class BidForm(FlaskForm):
                              qualification=_upload(self.qualification),
                              declarations={"meets_requirements": bool(self.meets_requirements.data),
                                            "no_collusion": bool(self.no_collusion.data)})
+
+
+class FinalQuoteForm(FlaskForm):
+    price = MoneyField(_l("Final quote in yuan (最后报价)"),
+                       validators=[InputRequired(message=_l("Enter your price."))])

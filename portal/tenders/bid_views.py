@@ -23,7 +23,7 @@ from portal.files import send_stored
 from portal.forms import ActionForm
 from portal.permissions import Role, ensure, role_required
 from portal.tenders import bidding
-from portal.tenders.bid_forms import BidForm
+from portal.tenders.bid_forms import BidForm, FinalQuoteForm
 from portal.tenders.models import Bid, BidFile, BidFileKind, BidStatus, Tender
 from portal.tenders.views import bp
 
@@ -203,3 +203,41 @@ def opening_start(tender_id):
 @role_required(Role.OFFICER)
 def opening_confirm(tender_id):
     return _opening_step(tender_id, bidding.confirm_opening, "tender.opening_confirm_refused")
+
+
+@bp.post("/tenders/<int:tender_id>/final-quote")
+@role_required(Role.SUPPLIER)
+def final_quote(tender_id):
+    tender = db.get_or_404(Tender, tender_id)
+    ensure(tender.can_view(current_user))
+    form = FinalQuoteForm()
+    target = url_for("tenders.detail", tender_id=tender.id)
+    if not form.validate_on_submit():
+        flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "danger")
+        return redirect(target)
+    now = utcnow()
+    try:
+        bidding.submit_final_quote(tender, form.price.data, actor=current_user, now=now)
+    except DomainError as exc:
+        _refused(exc, "bid.final_quote_refused", tender, now)
+        return redirect(target)
+    db.session.commit()
+    flash(_("Your final quote has been sealed. It will be opened after the deadline."), "success")
+    return redirect(target)
+
+
+@bp.post("/tenders/<int:tender_id>/final-quotes/open")
+@role_required(Role.OFFICER)
+def open_final_quotes(tender_id):
+    tender = db.get_or_404(Tender, tender_id)
+    ensure(tender.can_manage(current_user) and ActionForm().validate_on_submit())
+    now = utcnow()
+    try:
+        outcome = bidding.open_final_quotes(tender, actor=current_user, now=now)
+    except DomainError as exc:
+        _refused(exc, "tender.final_quotes_refused", tender, now)
+        return redirect(url_for("tenders.detail", tender_id=tender.id))
+    db.session.commit()
+    flash(_("Fewer than 3 final quotes: the negotiation has ended.") if outcome == "failed"
+          else _("The final quotes have been opened."), "warning" if outcome == "failed" else "success")
+    return redirect(url_for("tenders.detail", tender_id=tender.id))

@@ -44,6 +44,7 @@ from portal.tenders.models import (
     BidKind,
     BidStatus,
     Method,
+    NegotiationRound,
     Tender,
     TenderStatus,
 )
@@ -469,3 +470,89 @@ def read_bid_file(bid_file: BidFile) -> tuple[bytes, FileType]:
     if hashlib.sha256(data).hexdigest() != bid_file.plain_sha256:
         raise sealing.SealTampered(_l("A sealed file has been altered or damaged."))
     return data, sniff(data) or PDF
+
+
+# --- Competitive negotiation: final quotes (最后报价) ----------------------------------------------------------
+
+
+def final_scope(tender: Tender) -> str:
+    """Final quotes are sealed under their own key, opened separately from the first responses."""
+    return f"{tender.sealing_scope}:final"
+
+
+def current_round(tender: Tender) -> NegotiationRound | None:
+    return db.session.scalar(sa.select(NegotiationRound).where(NegotiationRound.tender_id == tender.id)
+                             .order_by(NegotiationRound.number.desc()).limit(1))
+
+
+def final_quotes(tender: Tender) -> list[Bid]:
+    return list(db.session.scalars(
+        sa.select(Bid).where(Bid.tender_id == tender.id, Bid.kind == BidKind.FINAL_QUOTE,
+                             Bid.status == BidStatus.SUBMITTED).order_by(Bid.received_at, Bid.id)))
+
+
+def final_quote_refusal(tender: Tender, organisation: Organisation | None, now: datetime) -> DomainError | None:
+    """Only suppliers still in the negotiation quote, after a round that asked for final quotes, before its deadline."""
+    round_ = current_round(tender) if tender.status == TenderStatus.NEGOTIATING else None
+    if round_ is None or round_.final_quote_deadline is None:
+        return BiddingClosed(_l("Final quotes have not been asked for."))
+    if not rules.bidding_open(now, round_.final_quote_deadline):
+        return BiddingClosed(_l("The final-quote deadline has passed."))
+    if live_bid(tender, organisation) is None:
+        return NotEligible(_l("Only suppliers still in the negotiation give a final quote."))
+    return None
+
+
+def submit_final_quote(tender: Tender, price: Decimal, *, actor: User, now: datetime) -> Bid:
+    """A remaining supplier's sealed final quote (74-33); a new one replaces the earlier one before the deadline."""
+    tender = _lock(tender)
+    refusal = final_quote_refusal(tender, actor.organisation, now)
+    if refusal is not None:
+        raise refusal
+    services.raise_problems(rules.price_problems(price, tender.price_cap))
+    scope = final_scope(tender)
+    sealed_price = sealing.seal_values(scope, {"price": str(price)})
+    old = db.session.scalar(sa.select(Bid).where(
+        Bid.tender_id == tender.id, Bid.supplier_id == actor.organisation_id, Bid.kind == BidKind.FINAL_QUOTE,
+        Bid.status == BidStatus.SUBMITTED))
+    if old is not None:
+        old.status = BidStatus.REPLACED
+        db.session.flush()
+    quote = Bid(tender_id=tender.id, supplier_id=actor.organisation_id, submitted_by_id=actor.id,
+                kind=BidKind.FINAL_QUOTE, status=BidStatus.SUBMITTED, sealed_price=sealed_price.ciphertext,
+                price_sha256=sealed_price.sha256, receipt_sha256=receipt_digest(sealed_price.sha256, []),
+                received_at=now, created_at=now)
+    db.session.add(quote)
+    db.session.flush()
+    if old is not None:
+        old.replaced_by_id = quote.id
+    audit.record("bid.final_quote", quote, actor=actor, now=now,
+                 new={"tender_id": tender.id, "receipt_sha256": quote.receipt_sha256, "received_at": now})
+    return quote
+
+
+def open_final_quotes(tender: Tender, *, actor: User, now: datetime) -> str:
+    """After the final-quote deadline: unseal them; with fewer than 3 the negotiation ends (74-37), otherwise the
+    lowest compliant final quote leads (74-35). Returns "opened" or "failed"."""
+    tender = _lock(tender)
+    if not tender.can_manage(actor):
+        raise NotAllowed(_l("Only an officer of the tender's own bureau can open its bids."))
+    round_ = current_round(tender)
+    if tender.status != TenderStatus.NEGOTIATING or round_ is None or round_.final_quote_deadline is None:
+        raise Conflict(_l("Final quotes have not been asked for."))
+    if rules.bidding_open(now, round_.final_quote_deadline):
+        raise Conflict(_l("Final quotes can be opened only after their deadline."))
+    quotes = final_quotes(tender)
+    if rules.too_few_bids(len(quotes)):
+        services.fail_tender(tender, reason=str(_l("Fewer than 3 final quotes were received (74-37).")),
+                             actor=actor, now=now)
+        return "failed"
+    scope = final_scope(tender)
+    sealing.authorise_opening(scope, actors=[actor], now=now)
+    for quote in quotes:
+        quote.opened_price = Decimal(sealing.unseal_values(scope, quote.sealed_price)["price"])
+    tender.status = TenderStatus.EVALUATING
+    audit.record("tender.final_quotes_opened", tender, actor=actor, now=now,
+                 old={"status": TenderStatus.NEGOTIATING}, new={"status": tender.status,
+                 "quotes": [{"supplier": q.supplier_id, "price": q.opened_price} for q in quotes]})
+    return "opened"

@@ -196,6 +196,17 @@ def detail(tender_id):
         "cancel_form": forms.CancelForm(),
         "retender_form": forms.RetenderForm(method=tender.method),
     }
+    if tender.method == Method.NEGOTIATION and tender.status in (TenderStatus.NEGOTIATING, TenderStatus.EVALUATING):
+        from portal.tenders import bidding
+        from portal.tenders.bid_forms import FinalQuoteForm
+
+        round_ = bidding.current_round(tender)
+        context |= {
+            "final_quote_round": round_,
+            "final_quote_form": FinalQuoteForm(),
+            "may_quote": bidding.final_quote_refusal(tender, own_org, now) is None,
+            "final_quotes": bidding.final_quotes(tender) if tender.status == TenderStatus.EVALUATING else [],
+        }
     return render_template("tenders/detail.html", **context)
 
 

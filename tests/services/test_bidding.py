@@ -27,13 +27,6 @@ from tests.files_support import ELF_BYTES, PNG_BYTES
 from tests.tender_factories import CANARY_PRICE, CANARY_TEXT, make_published_tender, pdf_with, submission, submit
 
 
-@pytest.fixture(autouse=True)
-def request_context(app):
-    """Services build notification links with url_for, as in a request."""
-    with app.test_request_context():
-        yield
-
-
 @pytest.fixture
 def deadline(now):
     return now + timedelta(days=10, microseconds=123456)
