@@ -96,7 +96,7 @@ GROUND_LABELS = {
     MethodGround.PRICE_UNKNOWN: _l("The price cannot be calculated in advance (L30)"),
     MethodGround.ONLY_SUPPLIER: _l("Only one supplier can provide the service (L31)"),
     MethodGround.EMERGENCY: _l("An unforeseeable emergency (L31)"),
-    MethodGround.ADD_ON: _l("An add-on purchase of at most 10% of the original contract (L31)"),
+    MethodGround.ADD_ON: _l("An add-on purchase of at most a tenth of the original contract (L31)"),
 }
 
 

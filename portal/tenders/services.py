@@ -64,7 +64,7 @@ PROBLEM_MESSAGES = {
                                "%(date)s or later."),
     "evaluation_method": _l("This method must use the evaluation method required for it."),
     "banned_regional_award": _l("“%(name)s” scores awards or performance in a given region or industry, which the "
-                                "law forbids as points."),
+                                "law forbids as a scoring factor."),
     "banned_size": _l("“%(name)s” scores the size of the organisation (capital, revenue, staff numbers or years in "
                       "business), which the law forbids."),
     "banned_qualification": _l("“%(name)s” repeats a qualification requirement; qualification conditions cannot be "
@@ -214,7 +214,7 @@ def draw_invitations(tender: Tender, *, pool_source: str, pool_ids: list[int] | 
                      ) -> SupplierDraw:
     """The witnessed random draw of an invited tender (87-14): seed, pool and result recorded."""
     if tender.method != Method.INVITED or tender.status != TenderStatus.DRAFT:
-        raise DomainError(_l("Suppliers are drawn for an invited tender before it is published."))
+        raise DomainError(_l("Suppliers can be drawn only for an invited tender that has not been published yet."))
     first, second = witnesses
     if first.id == second.id or not all(tender.can_manage(w) for w in witnesses):
         raise DomainError(_l("Two different officers of the bureau must witness the draw."))
@@ -245,8 +245,8 @@ def replay_draw(draw: SupplierDraw) -> list[int]:
 def invite_suppliers(tender: Tender, supplier_ids: list[int], *, reason: str, actor: User, now: datetime) -> None:
     """Invite named suppliers to a negotiation (recommended in writing) or a single source."""
     if tender.method not in (Method.NEGOTIATION, Method.SINGLE_SOURCE) or tender.status != TenderStatus.DRAFT:
-        raise DomainError(_l("Suppliers are invited by name only to a negotiation or single source, before "
-                             "publication."))
+        raise DomainError(_l("Suppliers can be invited by name only to a negotiation or a single source that has "
+                             "not been published yet."))
     eligible = set(_eligible_supplier_ids(rules.local_date(now)))
     refused = [i for i in supplier_ids if i not in eligible]
     if refused:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import force_locale
 
 from portal import sealing
 from portal.accounts.models import OrgKind, OrgStatus, User
@@ -25,6 +26,13 @@ from portal.tenders.models import Bid, BidDeclaration, BidStatus, Method, Tender
 from portal.tenders.rules import ONE_MICROSECOND, local_date
 from tests.files_support import ELF_BYTES, PNG_BYTES
 from tests.tender_factories import CANARY_PRICE, CANARY_TEXT, make_published_tender, pdf_with, submission, submit
+
+
+@pytest.fixture(autouse=True)
+def english_messages():
+    """The assertions below read the English wording of refusals."""
+    with force_locale("en"):
+        yield
 
 
 @pytest.fixture
