@@ -7,8 +7,9 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice, StringField
+from wtforms import SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
 
 EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address."))
 PHONE = Regexp(r"^[0-9+\-() ]{5,40}$", message=_l("Enter a valid telephone number (digits, spaces, + - and brackets)."))
@@ -53,3 +54,10 @@ class MoneyField(StringField):
 
     def _value(self):
         return "" if self.data is None else f"{self.data:.2f}"
+
+
+class CheckboxList(SelectMultipleField):
+    """A multiple choice shown as a list of checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()

@@ -11,12 +11,10 @@ from wtforms import (
     IntegerField,
     PasswordField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.accounts.models import (
     AFFILIATION_LABELS,
@@ -28,7 +26,7 @@ from portal.accounts.models import (
     SPECIALTY_LABELS,
     STATUS_LABELS,
 )
-from portal.forms import EMAIL, PHONE, choices, strip
+from portal.forms import EMAIL, PHONE, CheckboxList, choices, strip
 
 REQUIRED = DataRequired(message=_l("This field is required."))
 PRESENT = InputRequired(message=_l("This field is required."))
@@ -146,15 +144,10 @@ class DocumentForm(FlaskForm):
                      validators=[FileRequired(message=_l("Choose a file to upload."))])
 
 
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
 class ExpertForm(FlaskForm):
     title = StringField(_l("Professional title"), filters=TEXT, validators=[Length(max=100)])
     employer = StringField(_l("Employer"), filters=TEXT, validators=[Length(max=200)])
-    specialties = MultiCheckboxField(_l("Specialties"), choices=_choices(SPECIALTY_LABELS))
+    specialties = CheckboxList(_l("Specialties"), choices=_choices(SPECIALTY_LABELS))
     in_pool = BooleanField(_l("Available in the expert pool"), default=True)
 
 

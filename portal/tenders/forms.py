@@ -15,15 +15,13 @@ from wtforms import (
     HiddenField,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
     TimeField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.forms import MoneyField, choices, strip
+from portal.forms import CheckboxList, MoneyField, choices, strip
 from portal.tenders.models import FACTOR_LABELS, GROUND_LABELS, METHOD_LABELS, PoolSource
 
 REQUIRED = DataRequired(message=_l("This field is required."))
@@ -36,11 +34,6 @@ POOL_LABELS = {
     PoolSource.PREQUALIFICATION: _l("Suppliers who passed prequalification (资格预审)"),
     PoolSource.RECOMMENDATION: _l("Written recommendation (pool at least twice the draw)"),
 }
-
-
-class CheckboxList(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class CriterionForm(Form):
