@@ -14,6 +14,7 @@ from wtforms import (
     FormField,
     HiddenField,
     IntegerField,
+    PasswordField,
     SelectField,
     StringField,
     TextAreaField,
@@ -81,6 +82,8 @@ class DrawForm(FlaskForm):
     pool = CheckboxList(_l("Pool (leave empty to use every eligible supplier in the database)"), coerce=int)
     count = IntegerField(_l("How many to draw"), default=3, validators=[PRESENT, NumberRange(min=1, max=50)])
     witness = SelectField(_l("Second witness (another officer of the bureau)"), coerce=int)
+    witness_password = PasswordField(_l("The second witness's password (the witness types it here)"),
+                                     validators=[REQUIRED, Length(max=200)])
 
 
 class InviteForm(FlaskForm):

@@ -14,6 +14,7 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Organisation, OrgKind, OrgStatus, User
+from portal.accounts.services import check_password
 from portal.calendar import load_calendar
 from portal.db import utcnow
 from portal.errors import DomainError
@@ -266,7 +267,10 @@ def draw(tender_id):
     form.witness.choices = choices([(u.id, u.name) for u in colleagues])
     if form.validate_on_submit():
         witness = db.session.get(User, form.witness.data)
-        if response := _run(lambda: services.draw_invitations(
+        if not check_password(witness, form.witness_password.data):
+            # The witness confirms with their own password, at the draw (87-14: two staff witness it).
+            form.witness_password.errors.append(_("The second witness's password is wrong."))
+        elif response := _run(lambda: services.draw_invitations(
                 tender, pool_source=form.pool_source.data, pool_ids=form.pool.data or None, count=form.count.data,
                 witnesses=(current_user._get_current_object(), witness), actor=current_user, now=utcnow()),
                 _("The suppliers have been drawn and invited."), url_for("tenders.detail", tender_id=tender.id)):

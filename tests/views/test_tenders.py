@@ -201,3 +201,23 @@ def test_supplier_asks_and_other_suppliers_do_not_see_who(app, client, login_as,
     assert "服务对象名单由谁提供" not in other_page  # unanswered questions stay with the asker and the bureau
     assert asker.organisation.name not in other_page
     assert asker.organisation.name in officer_page
+
+
+def test_draw_needs_the_second_witness_password(client, login_as, officer, project, create_user, create_org):
+    from portal.tenders.models import SupplierDraw
+
+    witness = create_user("officer", organisation_id=officer.organisation_id)
+    for _ in range(6):
+        create_org()
+    login_as(officer)
+    post_tender(client, project, method="invited", method_ground="few_suppliers")
+    tender_id = db.session.scalar(sa.select(Tender.id))
+    url = f"/tenders/{tender_id}/draw"
+    data = {"pool_source": "database", "count": "3", "witness": str(witness.id)}
+    wrong = client.post(url, data=data | {"csrf_token": csrf_token(client, url), "witness_password": "not-it-123"})
+    assert wrong.status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count(SupplierDraw.id))) == 0
+    ok = client.post(url, data=data | {"csrf_token": csrf_token(client, url), "witness_password": "Secret-pass-1"})
+    assert ok.status_code == 302
+    draw = db.session.scalar(sa.select(SupplierDraw))
+    assert {draw.witness1_id, draw.witness2_id} == {officer.id, witness.id} and len(draw.result_ids) == 3
