@@ -15,22 +15,8 @@ from portal.errors import DomainError
 
 D = date.fromisoformat
 
-# Invented for the tests, not the real 2027 notice: New Year on Friday 1 Jan with Sunday 3 Jan
-# worked, Spring Festival off Saturday 6 to Saturday 13 Feb with Saturday 20 Feb worked.
-RULE_2027 = YearRule(
-    holidays=frozenset({D("2027-01-01"), *(D("2027-02-06") + timedelta(days=i) for i in range(8))}),
-    workdays=frozenset({D("2027-01-03"), D("2027-02-20")}),
-)
 
 
-@pytest.fixture
-def cal():
-    return WorkingCalendar()
-
-
-@pytest.fixture
-def cal_2027():
-    return WorkingCalendar({2027: RULE_2027})
 
 
 def test_package_2026_matches_the_rules():

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import pytest
 
-from portal.calendar import CalendarYearMissing, WorkingCalendar, YearRule
+from portal.calendar import CalendarYearMissing
 from portal.evaluation import rules
 from portal.evaluation.rules import Affiliation, AffiliationKind, Candidate, ChangeReason, Quote
 from portal.tenders.models import Method
@@ -22,12 +22,6 @@ D = date.fromisoformat
 ONE_DAY = timedelta(days=1)
 THRESHOLD = Decimal("2000000")  # the open-tender threshold the portal ships with (PORTAL_OPEN_TENDER_THRESHOLD)
 
-# Invented for the tests, not the real 2027 notice (as in test_calendar.py): New Year on Friday 1 Jan with
-# Sunday 3 Jan worked, Spring Festival off Saturday 6 to Saturday 13 Feb.
-RULE_2027 = YearRule(
-    holidays=frozenset({D("2027-01-01"), *(D("2027-02-06") + timedelta(days=i) for i in range(8))}),
-    workdays=frozenset({D("2027-01-03"), D("2027-02-20")}),
-)
 
 
 def dec(value: str) -> Decimal:
@@ -38,14 +32,6 @@ def codes(problems: list[Problem]) -> list[str]:
     return [p.code for p in problems]
 
 
-@pytest.fixture
-def cal():
-    return WorkingCalendar()
-
-
-@pytest.fixture
-def cal_2027():
-    return WorkingCalendar({2027: RULE_2027})
 
 
 def test_calendar_facts_this_file_relies_on(cal):

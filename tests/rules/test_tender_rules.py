@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from portal.calendar import CalendarYearMissing, WorkingCalendar, YearRule
+from portal.calendar import CalendarYearMissing, WorkingCalendar
 from portal.tenders import rules
 from portal.tenders.models import (
     BidStatus,
@@ -31,22 +31,8 @@ AT = time(9, 30)
 ONE_DAY = timedelta(days=1)
 US = rules.ONE_MICROSECOND
 
-# Invented for the tests, not the real 2027 notice (same as test_calendar.py): New Year on Friday
-# 1 Jan with Sunday 3 Jan worked, Spring Festival off Saturday 6 to Saturday 13 Feb.
-RULE_2027 = YearRule(
-    holidays=frozenset({D("2027-01-01"), *(D("2027-02-06") + timedelta(days=i) for i in range(8))}),
-    workdays=frozenset({D("2027-01-03"), D("2027-02-20")}),
-)
 
 
-@pytest.fixture
-def cal():
-    return WorkingCalendar()
-
-
-@pytest.fixture
-def cal_2027():
-    return WorkingCalendar({2027: RULE_2027})
 
 
 def bj(day: str, at: time = AT) -> datetime:
