@@ -130,6 +130,7 @@ def job_modules(app) -> list[str]:
         if info.ispkg and importlib.util.find_spec(f"{info.name}.jobs") is not None:
             names.append(f"{info.name}.jobs")
     names.extend(app.config.get("SCHEDULER_EXTRA_JOB_MODULES") or [])
+    names.append("portal.scheduler")
     names.append("portal.notify")
     return names
 
@@ -522,3 +523,18 @@ def run_forever(app, specs: list[JobSpec], *, poll_seconds: float, tick_seconds:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     log.info("scheduler stopped")
+
+
+# ---------------------------------------------------------------- housekeeping
+
+JOB_RUN_RETENTION = timedelta(days=90)  # successful runs are kept this long; failed ones stay for review
+
+
+def prune_job_runs(now: datetime) -> int:
+    """Delete successful job runs older than the retention period (the scheduler's own table only)."""
+    cutoff = now - JOB_RUN_RETENTION
+    result = db.session.execute(sa.delete(JobRun).where(JobRun.ok.is_(True), JobRun.finished_at < cutoff))
+    return result.rowcount or 0
+
+
+JOBS = [{"id": "scheduler.prune_job_runs", "func": prune_job_runs, "hours": 24}]

@@ -112,7 +112,7 @@ def test_collect_jobs_finds_every_feature_jobs_module_and_the_extra_ones(app, mo
     monkeypatch.setitem(app.config, "SCHEDULER_EXTRA_JOB_MODULES", ["tests.support.jobs"])
     on_disk = sorted(f"portal.{path.parent.name}.jobs" for path in (PROJECT_ROOT / "portal").glob("*/jobs.py"))
     modules = job_modules(app)
-    assert modules == [*on_disk, "tests.support.jobs", "portal.notify"]
+    assert modules == [*on_disk, "tests.support.jobs", "portal.scheduler", "portal.notify"]
     specs = collect_jobs(app)
     assert HEARTBEAT_ID in [spec.id for spec in specs]
     assert len({spec.id for spec in specs}) == len(specs)
@@ -469,3 +469,27 @@ def test_a_scheduler_process_runs_nothing_while_another_holds_the_lock(app, sche
         holder.release()
     wait_until(runs_by(waiter.pid), timeout=TAKEOVER_TIMEOUT, what="the scheduler to start running jobs",
                details=lambda: describe([waiter]))
+
+
+def test_prune_job_runs_keeps_recent_and_failed_runs(now):
+    from portal.scheduler import JOB_RUN_RETENTION, JobRun, prune_job_runs
+
+    def run(age, ok):
+        at = now - age
+        return JobRun(job_id="x", due_at=at, started_at=at, finished_at=at, ok=ok, runner="t")
+
+    old_ok, old_failed, recent = (run(JOB_RUN_RETENTION + timedelta(seconds=1), True),
+                                  run(JOB_RUN_RETENTION + timedelta(days=5), False),
+                                  run(JOB_RUN_RETENTION - timedelta(seconds=1), True))
+    db.session.add_all([old_ok, old_failed, recent])
+    db.session.commit()
+    assert prune_job_runs(now) == 1
+    db.session.commit()
+    assert {r.ok for r in db.session.scalars(sa.select(JobRun))} == {True, False}
+    assert prune_job_runs(now) == 0
+
+
+def test_prune_job_is_collected(app):
+    from portal.scheduler import collect_jobs
+
+    assert "scheduler.prune_job_runs" in {spec.id for spec in collect_jobs(app)}
