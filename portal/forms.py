@@ -8,7 +8,7 @@ from decimal import Decimal
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectMultipleField, StringField
-from wtforms.validators import Optional, Regexp
+from wtforms.validators import Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address."))
@@ -61,3 +61,11 @@ class CheckboxList(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+
+def within_calendar(form, field):
+    """Dates the portal can compute with: the years the working-day calendar accepts (2000 to 2100)."""
+    from datetime import date
+
+    if field.data is not None and not date(2000, 1, 1) <= field.data <= date(2100, 12, 31):
+        raise ValidationError(_l("Enter a date between the years 2000 and 2100."))

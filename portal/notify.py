@@ -40,7 +40,7 @@ from portal.db import UTCDateTime, utcnow
 from portal.extensions import db
 from portal.forms import ActionForm
 from portal.permissions import ensure
-from portal.urls import safe_next
+from portal.urls import page_arg, safe_next
 
 SMTP_TIMEOUT = 10  # seconds, for each network operation
 CLAIM_LEASE = timedelta(minutes=15)  # longer than any one SMTP exchange can take
@@ -408,7 +408,7 @@ bp = Blueprint("notify", __name__)
 @bp.get("/inbox")
 @login_required
 def inbox():
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     query = (sa.select(Notification).where(Notification.user_id == current_user.id)
              .order_by(Notification.created_at.desc(), Notification.id.desc()))
     notifications = db.paginate(query, page=page, per_page=PAGE_SIZE, error_out=False)

@@ -152,11 +152,14 @@ def seed_procurement(now: datetime) -> int:
     def invited():
         tender = _tender(projects[1], officer, Method.INVITED, now=now, ground="few_suppliers")
         if tender:
-            pool = [n.organisation_id for n in ngos]
-            services.draw_invitations(tender, pool_source="prequalification", pool_ids=pool, count=3,
-                                      witnesses=(officer, officer2), actor=officer, now=now)
+            services.draw_invitations(tender, pool_source="database", pool_ids=None, count=3,
+                                      witnesses=(officer, officer2), actor=officer, now=now, seed="demo-draw-2026")
             _publish(tender, officer, now=now, calendar=calendar)
-            _bid(tender, ngos[2], "431000.00", now=now)
+            drawn = {inv.supplier_id for inv in tender.invitations}
+            for user in ngos:
+                if user.organisation_id in drawn:
+                    _bid(tender, user, "431000.00", now=now)
+                    break
         return tender
 
     def opened(title_suffix: str, bidders: int):

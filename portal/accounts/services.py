@@ -126,9 +126,33 @@ def logout(user: User, *, now: datetime) -> None:
     audit.record("logout", user, actor=user, now=now)
 
 
-def change_password(user: User, current: str, new: str, *, now: datetime) -> None:
-    if not check_password(user, current):
-        raise DomainError(_l("The current password is wrong."))
+class WrongPassword(DomainError):
+    """A password typed to confirm an action was wrong; the attempt was recorded (commit it, don't roll back)."""
+
+
+def confirm_password(user: User, password: str, *, purpose: str, actor: User | None, ip: str, now: datetime
+                     ) -> None:
+    """Check a password typed outside the sign-in form (a witness, a password change) under the same lockout.
+
+    Every try is recorded like a sign-in attempt, so guessing a colleague's password is as limited as guessing it
+    at /login; a failure is audited and raises WrongPassword, a lockout raises LoginLocked.
+    """
+    if rules.is_locked_out(recent_failures(user.username, ip, now=now), current_app.config["LOGIN_MAX_FAILURES"]):
+        audit.record(f"{purpose}.locked", user, actor=actor, ip=ip, now=now)
+        raise LoginLocked(_l("Too many wrong passwords for this account or address. Please wait 15 minutes."))
+    ok = check_password(user, password)
+    db.session.add(LoginAttempt(username=user.username, ip=ip, at=now, success=ok))
+    if not ok:
+        audit.record(f"{purpose}.wrong_password", user, actor=actor, ip=ip, now=now)
+        db.session.flush()
+        raise WrongPassword(_l("The password is wrong."))
+
+
+def change_password(user: User, current: str, new: str, *, now: datetime, ip: str = "") -> None:
+    try:
+        confirm_password(user, current, purpose="user.password_change", actor=user, ip=ip, now=now)
+    except WrongPassword as exc:
+        raise WrongPassword(_l("The current password is wrong.")) from exc
     validate_password(new, user.username)
     user.password_hash = hash_password(new)
     user.rotate_session()

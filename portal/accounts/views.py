@@ -44,7 +44,7 @@ from portal.extensions import db
 from portal.files import send_stored
 from portal.forms import ActionForm, choices
 from portal.permissions import Role, ensure, role_required
-from portal.urls import safe_next
+from portal.urls import page_arg, safe_next
 
 bp = Blueprint("accounts", __name__, template_folder="templates")
 
@@ -94,8 +94,13 @@ def change_password():
     form = PasswordChangeForm()
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.current.data, form.new.data, now=utcnow())
+            services.change_password(current_user, form.current.data, form.new.data, now=utcnow(),
+                                     ip=audit.client_ip())
+        except (services.WrongPassword, services.LoginLocked) as exc:
+            db.session.commit()  # keep the recorded attempt: it counts towards the lockout
+            form.current.errors.append(str(exc))
         except DomainError as exc:
+            db.session.rollback()
             form.new.errors.append(str(exc))
         else:
             db.session.commit()
@@ -188,7 +193,7 @@ def _org_choices(kind: str | None = None, *, blank: str = "—"):
 @bp.get("/admin/users")
 @role_required(Role.ADMIN)
 def admin_users():
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     q = (request.args.get("q") or "").strip()
     query = sa.select(User).options(selectinload(User.organisation)).order_by(User.approved, User.username)
     if q:
@@ -272,7 +277,7 @@ def admin_user_approve(user_id):
 @bp.get("/admin/organisations")
 @role_required(Role.ADMIN)
 def admin_organisations():
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     kind = request.args.get("kind") if request.args.get("kind") in set(OrgKind) else None
     query = sa.select(Organisation).options(selectinload(Organisation.parent)).order_by(
         Organisation.kind, Organisation.parent_id.is_not(None), Organisation.name
@@ -392,7 +397,7 @@ def admin_calendar_year(year):
 @bp.get("/admin/audit")
 @role_required(Role.ADMIN)
 def admin_audit():
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     action = (request.args.get("action") or "").strip()
     query = sa.select(audit.AuditEntry).order_by(audit.AuditEntry.seq.desc())
     if action:

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, Form, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Optional
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
 from portal.db import utcnow
 from portal.forms import MoneyField, choices, strip
@@ -85,7 +85,7 @@ class ProjectFilterForm(Form):
 
     plan = SelectField(_l("Plan"), choices=choices({"": _l("All plans"), **PLAN_LABELS}))
     status = SelectField(_l("Status"), choices=choices({"": _l("All statuses"), **PROJECT_STATUS_LABELS}))
-    fiscal_year = IntegerField(_l("Fiscal year"), validators=[Optional()])
+    fiscal_year = IntegerField(_l("Fiscal year"), validators=[Optional(), NumberRange(min=2000, max=2100)])
 
     def selected(self) -> dict:
         """The filters that hold a valid value."""

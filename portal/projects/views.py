@@ -16,6 +16,7 @@ from portal.permissions import Role, ensure, role_required
 from portal.projects import rules, services
 from portal.projects.forms import ProjectFilterForm, ProjectForm, SurveyForm
 from portal.projects.models import PLAN_LABELS, PROJECT_STATUS_LABELS, ServiceProject
+from portal.urls import page_arg
 
 bp = Blueprint("projects", __name__, template_folder="templates")
 
@@ -81,7 +82,7 @@ def list_projects():
     filters = ProjectFilterForm(request.args)
     selected = filters.selected()
     query = services.visible_projects(current_user, **selected)
-    projects = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PAGE_SIZE, error_out=False)
+    projects = db.paginate(query, page=page_arg(), per_page=PAGE_SIZE, error_out=False)
     return render_template("projects/list.html", projects=projects, filters=filters, selected=selected,
                            plan_labels=PLAN_LABELS, status_labels=PROJECT_STATUS_LABELS)
 

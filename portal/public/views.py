@@ -10,6 +10,7 @@ from portal.accounts.models import Organisation, OrgKind
 from portal.extensions import db
 from portal.files import send_stored
 from portal.notices import NOTICE_KIND_LABELS, Notice, NoticeKind
+from portal.urls import id_arg, page_arg
 
 bp = Blueprint("public", __name__, template_folder="templates")
 
@@ -41,9 +42,9 @@ def _notice_query(kind: str | None, bureau_id: int | None, q: str):
 
 @bp.get("/notices")
 def notices():
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     kind = request.args.get("kind") if request.args.get("kind") in set(NoticeKind) else None
-    bureau_id = request.args.get("bureau", type=int)
+    bureau_id = id_arg("bureau")
     q = (request.args.get("q") or "").strip()[:SEARCH_MAX]
     results = db.paginate(_notice_query(kind, bureau_id, q), page=page, per_page=NOTICES_PER_PAGE, error_out=False)
     if page > 1 and not results.items:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField
+from wtforms import BooleanField, PasswordField, SelectField
 from wtforms.validators import DataRequired, InputRequired
 
 from portal.files import max_file_bytes
@@ -48,3 +48,9 @@ class BidForm(FlaskForm):
 class FinalQuoteForm(FlaskForm):
     price = MoneyField(_l("Final quote in yuan (最后报价)"),
                        validators=[InputRequired(message=_l("Enter your price."))])
+
+
+class FinalQuoteOpeningForm(FlaskForm):
+    confirmer = SelectField(_l("Second officer"), coerce=int)
+    confirmer_password = PasswordField(_l("The second officer's password (typed by that officer)"),
+                                       validators=[InputRequired(message=_l("This field is required."))])

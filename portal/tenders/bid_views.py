@@ -229,15 +229,26 @@ def final_quote(tender_id):
 @bp.post("/tenders/<int:tender_id>/final-quotes/open")
 @role_required(Role.OFFICER)
 def open_final_quotes(tender_id):
+    from portal.tenders.views import final_quote_opening_form, witness_confirmed
+
     tender = db.get_or_404(Tender, tender_id)
-    ensure(tender.can_manage(current_user) and ActionForm().validate_on_submit())
+    ensure(tender.can_manage(current_user))
+    form = final_quote_opening_form(tender)
+    target = url_for("tenders.detail", tender_id=tender.id)
+    if not form.validate_on_submit():
+        flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "danger")
+        return redirect(target)
+    confirmer = db.session.get(User, form.confirmer.data)
+    if not witness_confirmed(confirmer, form.confirmer_password, purpose="tender.final_quotes_confirm"):
+        flash(" ".join(str(e) for e in form.confirmer_password.errors), "danger")
+        return redirect(target)
     now = utcnow()
     try:
-        outcome = bidding.open_final_quotes(tender, actor=current_user, now=now)
+        outcome = bidding.open_final_quotes(tender, actor=current_user, confirmer=confirmer, now=now)
     except DomainError as exc:
         _refused(exc, "tender.final_quotes_refused", tender, now)
-        return redirect(url_for("tenders.detail", tender_id=tender.id))
+        return redirect(target)
     db.session.commit()
     flash(_("Fewer than 3 final quotes: the negotiation has ended.") if outcome == "failed"
           else _("The final quotes have been opened."), "warning" if outcome == "failed" else "success")
-    return redirect(url_for("tenders.detail", tender_id=tender.id))
+    return redirect(target)

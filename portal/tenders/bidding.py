@@ -500,6 +500,8 @@ def final_quote_refusal(tender: Tender, organisation: Organisation | None, now: 
         return BiddingClosed(_l("The final-quote deadline has passed."))
     if live_bid(tender, organisation) is None:
         return NotEligible(_l("Only suppliers still in the negotiation give a final quote."))
+    if organisation.status != OrgStatus.ACTIVE or organisation.is_debarred(rules.local_date(now)):
+        return NotEligible(_l("Your organisation cannot take part at present (not approved or debarred)."))
     return None
 
 
@@ -531,12 +533,14 @@ def submit_final_quote(tender: Tender, price: Decimal, *, actor: User, now: date
     return quote
 
 
-def open_final_quotes(tender: Tender, *, actor: User, now: datetime) -> str:
-    """After the final-quote deadline: unseal them; with fewer than 3 the negotiation ends (74-37), otherwise the
-    lowest compliant final quote leads (74-35). Returns "opened" or "failed"."""
+def open_final_quotes(tender: Tender, *, actor: User, confirmer: User, now: datetime) -> str:
+    """After the final-quote deadline two officers unseal them; with fewer than 3 the negotiation ends (74-37),
+    otherwise the lowest compliant final quote leads (74-35). Returns "opened" or "failed"."""
     tender = _lock(tender)
-    if not tender.can_manage(actor):
+    if not (tender.can_manage(actor) and tender.can_manage(confirmer)):
         raise NotAllowed(_l("Only an officer of the tender's own bureau can open its bids."))
+    if actor.id == confirmer.id:
+        services.raise_problems([rules.Problem("opening_same_officer")], Conflict)
     round_ = current_round(tender)
     if tender.status != TenderStatus.NEGOTIATING or round_ is None or round_.final_quote_deadline is None:
         raise Conflict(_l("Final quotes have not been asked for."))
@@ -548,7 +552,7 @@ def open_final_quotes(tender: Tender, *, actor: User, now: datetime) -> str:
                              actor=actor, now=now)
         return "failed"
     scope = final_scope(tender)
-    sealing.authorise_opening(scope, actors=[actor], now=now)
+    sealing.authorise_opening(scope, actors=[actor, confirmer], now=now)
     for quote in quotes:
         quote.opened_price = Decimal(sealing.unseal_values(scope, quote.sealed_price)["price"])
     tender.status = TenderStatus.EVALUATING

@@ -22,7 +22,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from portal.forms import CheckboxList, MoneyField, choices, strip
+from portal.forms import CheckboxList, MoneyField, choices, strip, within_calendar
 from portal.tenders.models import FACTOR_LABELS, GROUND_LABELS, METHOD_LABELS, PoolSource
 
 REQUIRED = DataRequired(message=_l("This field is required."))
@@ -59,7 +59,7 @@ class TenderForm(FlaskForm):
     justification = TextAreaField(_l("Justification"), filters=TEXT, validators=[Length(max=5000)])
     single_source_supplier_id = SelectField(_l("The single supplier"), coerce=lambda v: int(v) if v else None)
     approval_document = StringField(_l("Approval document number"), filters=TEXT, validators=[Length(max=120)])
-    approval_date = DateField(_l("Approval date"), validators=[Optional()])
+    approval_date = DateField(_l("Approval date"), validators=[Optional(), within_calendar])
     approval_body = StringField(_l("Approving body"), filters=TEXT, validators=[Length(max=200)])
     price_weight = IntegerField(_l("Price weight (points out of 100)"), default=30,
                                 validators=[PRESENT, NumberRange(min=0, max=100, message=_l("Between 0 and 100."))])
@@ -69,10 +69,10 @@ class TenderForm(FlaskForm):
 
 
 class PublishForm(FlaskForm):
-    notice_until = DateField(_l("Notice runs until"), validators=[Optional()])
-    documents_from = DateField(_l("Documents available from"), validators=[Optional()])
-    documents_until = DateField(_l("Documents available until"), validators=[Optional()])
-    deadline_date = DateField(_l("Deadline and opening: date"), validators=[Optional()])
+    notice_until = DateField(_l("Notice runs until"), validators=[Optional(), within_calendar])
+    documents_from = DateField(_l("Documents available from"), validators=[Optional(), within_calendar])
+    documents_until = DateField(_l("Documents available until"), validators=[Optional(), within_calendar])
+    deadline_date = DateField(_l("Deadline and opening: date"), validators=[Optional(), within_calendar])
     deadline_time = TimeField(_l("Deadline and opening: time (Beijing)"), default=time(9, 30),
                               validators=[Optional()])
 
@@ -117,7 +117,7 @@ class AnswerForm(FlaskForm):
 class ApprovalForm(FlaskForm):
     approval_document = StringField(_l("Approval document number"), filters=TEXT,
                                     validators=[REQUIRED, Length(max=120)])
-    approval_date = DateField(_l("Approval date"), validators=[PRESENT])
+    approval_date = DateField(_l("Approval date"), validators=[PRESENT, within_calendar])
     approval_body = StringField(_l("Approving body"), filters=TEXT, validators=[REQUIRED, Length(max=200)])
 
 
@@ -130,7 +130,7 @@ class AgreementForm(FlaskForm):
 class RoundForm(FlaskForm):
     changes = TextAreaField(_l("Changes to technical, service or contract terms"), filters=TEXT,
                             validators=[REQUIRED, Length(max=20000)])
-    final_quote_date = DateField(_l("Final quotes due: date (optional)"), validators=[Optional()])
+    final_quote_date = DateField(_l("Final quotes due: date (optional)"), validators=[Optional(), within_calendar])
     final_quote_time = TimeField(_l("Final quotes due: time (Beijing)"), default=time(9, 30), validators=[Optional()])
 
 
@@ -142,5 +142,5 @@ class RetenderForm(FlaskForm):
     method = SelectField(_l("Procurement method"), choices=choices(METHOD_LABELS))
     method_ground = SelectField(_l("Lawful ground"), choices=choices({"": "—", **GROUND_LABELS}))
     approval_document = StringField(_l("Approval document number"), filters=TEXT, validators=[Length(max=120)])
-    approval_date = DateField(_l("Approval date"), validators=[Optional()])
+    approval_date = DateField(_l("Approval date"), validators=[Optional(), within_calendar])
     approval_body = StringField(_l("Approving body"), filters=TEXT, validators=[Length(max=200)])

@@ -36,6 +36,7 @@ from portal.tenders.models import (
     Method,
     NegotiationRound,
     Objection,
+    PoolSource,
     Question,
     SupplierDraw,
     Tender,
@@ -172,8 +173,9 @@ def create_tender(project: ServiceProject, values: dict, criteria: list[rules.Cr
     values = {k: values.get(k) for k in TENDER_FIELDS}
     _check_values(values, project)
     _check_criteria(values, criteria, requirements)
-    tender = Tender(project=project, bureau_id=project.bureau_id, reference=next_reference(project.bureau, now.year),
-                    created_by_id=actor.id, status=TenderStatus.DRAFT, **values)
+    reference = next_reference(project.bureau, rules.local_date(now).year)
+    tender = Tender(project=project, bureau_id=project.bureau_id, reference=reference, created_by_id=actor.id,
+                    status=TenderStatus.DRAFT, **values)
     db.session.add(tender)
     _apply_lists(tender, criteria, requirements)
     db.session.flush()
@@ -218,6 +220,11 @@ def draw_invitations(tender: Tender, *, pool_source: str, pool_ids: list[int] | 
     first, second = witnesses
     if first.id == second.id or not all(tender.can_manage(w) for w in witnesses):
         raise DomainError(_l("Two different officers of the bureau must witness the draw."))
+    if tender.invitations or db.session.scalar(sa.select(SupplierDraw.id).where(SupplierDraw.tender_id == tender.id)):
+        raise DomainError(_l("The suppliers of this tender have already been drawn; a draw is never repeated."))
+    if pool_source == PoolSource.PREQUALIFICATION:
+        raise DomainError(_l("Prequalification is not recorded in the portal yet: draw from the supplier database or "
+                             "from written recommendations (a pool at least twice the draw)."))
     eligible = set(_eligible_supplier_ids(rules.local_date(now)))
     pool = sorted(set(pool_ids) & eligible) if pool_ids is not None else sorted(eligible)
     raise_problems(rules.draw_problems(len(pool), count, pool_source))
@@ -310,8 +317,8 @@ def _notice_body(tender: Tender) -> str:
                   f"递交截止及开标时间：{tender.bid_deadline.astimezone(rules.BEIJING):%Y-%m-%d %H:%M}（北京时间）"]
         if tender.requirements:
             lines.append("资格要求：" + "；".join(r.text for r in tender.requirements))
-        if tender.method != Method.OPEN:
-            lines.append("受邀供应商：" + "、".join(inv.supplier.name for inv in tender.invitations))
+        # Invited suppliers are named only with the result (87-14, 74-12): naming them now would show
+        # every potential bidder to the others.
     return "\n".join(lines)
 
 
@@ -362,7 +369,9 @@ def ask_question(tender: Tender, text: str, *, asker: User, now: datetime) -> Qu
     if rules.phase(tender.status, tender.method, now, deadline=tender.bid_deadline,
                    notice_until=tender.notice_until) != "bidding":
         raise DomainError(_l("Questions can be asked only while bids are being taken."))
-    if not can_take_part(tender, asker.organisation):
+    organisation = asker.organisation
+    if (not can_take_part(tender, organisation) or organisation.status != OrgStatus.ACTIVE
+            or organisation.is_debarred(rules.local_date(now))):
         raise DomainError(_l("Only suppliers who may bid on this tender can ask questions."))
     text = text.strip()
     if not 5 <= len(text) <= 4000:
@@ -508,15 +517,18 @@ def remaining_suppliers(tender: Tender) -> list[Bid]:
 
 
 def issue_negotiation_round(tender: Tender, changes: str, *, final_quote_deadline: datetime | None, actor: User,
-                            now: datetime) -> NegotiationRound:
-    """A round's changes (technical, service or contract terms only) go to every remaining supplier in writing."""
+                            now: datetime) -> NegotiationRound | None:
+    """A round's changes (technical, service or contract terms only) go to every remaining supplier in writing.
+
+    With fewer than 3 suppliers left the negotiation ends instead (74-37) and None is returned.
+    """
     if tender.method != Method.NEGOTIATION or tender.status not in (TenderStatus.OPENED, TenderStatus.NEGOTIATING):
         raise DomainError(_l("Negotiation rounds follow the opening of a competitive negotiation's responses."))
     remaining = remaining_suppliers(tender)
     if len(remaining) < rules.MIN_NEGOTIATION_SUPPLIERS:
         fail_tender(tender, reason=str(_l("Fewer than 3 suppliers remain in the negotiation (74-37).")),
                     actor=actor, now=now)
-        raise DomainError(_l("Fewer than 3 suppliers remain: the negotiation has ended (74-37)."))
+        return None
     if final_quote_deadline is not None and final_quote_deadline <= now:
         raise DomainError(_l("The final-quote deadline must be in the future."))
     number = 1 + (db.session.scalar(sa.select(sa.func.max(NegotiationRound.number))
@@ -592,7 +604,7 @@ def retender(tender: Tender, *, method: str, ground: str | None = None, approval
     if values["evaluation_method"] != "comprehensive":
         values["price_weight"] = 100
     new = Tender(project_id=tender.project_id, bureau_id=tender.bureau_id,
-                 reference=next_reference(tender.bureau, now.year), created_by_id=actor.id,
+                 reference=next_reference(tender.bureau, rules.local_date(now).year), created_by_id=actor.id,
                  status=TenderStatus.DRAFT, previous_tender_id=tender.id, **values)
     db.session.add(new)
     keep_criteria = values["evaluation_method"] == "comprehensive"

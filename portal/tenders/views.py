@@ -14,7 +14,8 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Organisation, OrgKind, OrgStatus, User
-from portal.accounts.services import check_password
+from portal.accounts.services import LoginLocked, WrongPassword, confirm_password
+from portal.audit import client_ip
 from portal.calendar import load_calendar
 from portal.db import utcnow
 from portal.errors import DomainError
@@ -39,6 +40,7 @@ from portal.tenders.models import (
     Tender,
     TenderStatus,
 )
+from portal.urls import page_arg
 
 bp = Blueprint("tenders", __name__, template_folder="templates")
 
@@ -103,7 +105,7 @@ def _form_values(form: forms.TenderForm) -> dict:
 @bp.get("/tenders")
 @role_required(Role.OFFICER, Role.ADMIN)
 def index():
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     query = sa.select(Tender).options(selectinload(Tender.bureau), selectinload(Tender.project)).order_by(
         Tender.created_at.desc())
     if current_user.role == Role.OFFICER:
@@ -202,11 +204,13 @@ def detail(tender_id):
         from portal.tenders.bid_forms import FinalQuoteForm
 
         round_ = bidding.current_round(tender)
+        opened = tender.status == TenderStatus.EVALUATING and tender.can_view_opening(current_user)
         context |= {
             "final_quote_round": round_,
             "final_quote_form": FinalQuoteForm(),
+            "final_quote_opening_form": final_quote_opening_form(tender) if manage else None,
             "may_quote": bidding.final_quote_refusal(tender, own_org, now) is None,
-            "final_quotes": bidding.final_quotes(tender) if tender.status == TenderStatus.EVALUATING else [],
+            "final_quotes": bidding.final_quotes(tender) if opened else [],
         }
     return render_template("tenders/detail.html", **context)
 
@@ -254,6 +258,33 @@ def _suggested_dates(tender: Tender, today, calendar) -> dict:
     return suggested
 
 
+def _colleagues(tender: Tender) -> list[User]:
+    """The other active officers of the tender's bureau (second witnesses and confirmers)."""
+    return list(db.session.scalars(sa.select(User).where(
+        User.organisation_id == tender.bureau_id, User.role == Role.OFFICER, User.active.is_(True),
+        User.id != current_user.id).order_by(User.display_name)))
+
+
+def final_quote_opening_form(tender: Tender):
+    from portal.tenders.bid_forms import FinalQuoteOpeningForm
+
+    form = FinalQuoteOpeningForm()
+    form.confirmer.choices = choices([(u.id, u.name) for u in _colleagues(tender)])
+    return form
+
+
+def witness_confirmed(witness: User, password_field, *, purpose: str) -> bool:
+    """The second officer types their own password (87-14: two staff witness the draw); tries count as sign-ins."""
+    try:
+        confirm_password(witness, password_field.data, purpose=purpose, actor=current_user, ip=client_ip(),
+                         now=utcnow())
+    except (WrongPassword, LoginLocked) as exc:
+        db.session.commit()  # the recorded attempt counts towards the lockout
+        password_field.errors.append(str(exc))
+        return False
+    return True
+
+
 @bp.route("/tenders/<int:tender_id>/draw", methods=["GET", "POST"])
 @role_required(Role.OFFICER)
 def draw(tender_id):
@@ -261,19 +292,14 @@ def draw(tender_id):
     ensure(tender.can_manage(current_user))
     form = forms.DrawForm()
     form.pool.choices = choices(_supplier_choices())
-    colleagues = db.session.scalars(sa.select(User).where(User.organisation_id == tender.bureau_id,
-                                                          User.role == Role.OFFICER, User.active.is_(True),
-                                                          User.id != current_user.id))
-    form.witness.choices = choices([(u.id, u.name) for u in colleagues])
+    form.witness.choices = choices([(u.id, u.name) for u in _colleagues(tender)])
     if form.validate_on_submit():
         witness = db.session.get(User, form.witness.data)
-        if not check_password(witness, form.witness_password.data):
-            # The witness confirms with their own password, at the draw (87-14: two staff witness it).
-            form.witness_password.errors.append(_("The second witness's password is wrong."))
-        elif response := _run(lambda: services.draw_invitations(
+        confirmed = witness_confirmed(witness, form.witness_password, purpose="tender.draw_witness")
+        if confirmed and (response := _run(lambda: services.draw_invitations(
                 tender, pool_source=form.pool_source.data, pool_ids=form.pool.data or None, count=form.count.data,
                 witnesses=(current_user._get_current_object(), witness), actor=current_user, now=utcnow()),
-                _("The suppliers have been drawn and invited."), url_for("tenders.detail", tender_id=tender.id)):
+                _("The suppliers have been drawn and invited."), url_for("tenders.detail", tender_id=tender.id))):
             return response
     return render_template("tenders/draw.html", form=form, tender=tender)
 

@@ -50,8 +50,8 @@ def test_lowest_final_quote_leads_after_the_deadline(negotiation, officers):
     db.session.commit()
     assert all(q.opened_price is None for q in bidding.final_quotes(tender))  # sealed until the deadline
     with pytest.raises(DomainError):
-        bidding.open_final_quotes(tender, actor=officers[0], now=round_.final_quote_deadline - timedelta(seconds=1))
-    assert bidding.open_final_quotes(tender, actor=officers[0], now=round_.final_quote_deadline) == "opened"
+        bidding.open_final_quotes(tender, actor=officers[0], confirmer=officers[1], now=round_.final_quote_deadline - timedelta(seconds=1))
+    assert bidding.open_final_quotes(tender, actor=officers[0], confirmer=officers[1], now=round_.final_quote_deadline) == "opened"
     db.session.commit()
     prices = sorted(q.opened_price for q in bidding.final_quotes(tender))
     assert prices[0] == Decimal("449999.99") and tender.status == TenderStatus.EVALUATING
@@ -75,7 +75,7 @@ def test_fewer_than_three_final_quotes_end_the_negotiation(negotiation, officers
     round_ = _round(tender, officers[0], opened_at)
     for user in suppliers[:2]:
         bidding.submit_final_quote(tender, Decimal("450000"), actor=user, now=opened_at)
-    assert bidding.open_final_quotes(tender, actor=officers[0], now=round_.final_quote_deadline) == "failed"
+    assert bidding.open_final_quotes(tender, actor=officers[0], confirmer=officers[1], now=round_.final_quote_deadline) == "failed"
     assert tender.status == TenderStatus.FAILED
 
 
@@ -86,3 +86,13 @@ def test_a_new_final_quote_replaces_the_earlier_one(negotiation, officers):
     bidding.submit_final_quote(tender, Decimal("455000"), actor=suppliers[0], now=opened_at + timedelta(minutes=5))
     db.session.commit()
     assert len(bidding.final_quotes(tender)) == 1
+
+
+def test_one_officer_cannot_open_final_quotes_alone(negotiation, officers):
+    tender, suppliers, opened_at = negotiation
+    round_ = _round(tender, officers[0], opened_at)
+    for user in suppliers[:3]:
+        bidding.submit_final_quote(tender, Decimal("450000"), actor=user, now=opened_at)
+    with pytest.raises(DomainError):
+        bidding.open_final_quotes(tender, actor=officers[0], confirmer=officers[0], now=round_.final_quote_deadline)
+    assert all(q.opened_price is None for q in bidding.final_quotes(tender))

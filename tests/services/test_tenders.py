@@ -241,7 +241,7 @@ def test_debarred_supplier_not_in_the_pool(project, officer, officer2, suppliers
     db.session.commit()
     tender = make_tender(project, officer, method=Method.INVITED, method_ground="few_suppliers")
     with pytest.raises(DomainError):  # 1 eligible left
-        services.draw_invitations(tender, pool_source="prequalification", pool_ids=None, count=3,
+        services.draw_invitations(tender, pool_source="database", pool_ids=None, count=3,
                                   witnesses=(officer, officer2), actor=officer, now=PUBLISH_AT)
 
 
@@ -355,11 +355,11 @@ def test_negotiation_with_fewer_than_three_left_ends(project, officer, suppliers
     tender = make_tender(project, officer, method=Method.NEGOTIATION, method_ground="price_unknown")
     tender.status, tender.published_at, tender.opened_at = TenderStatus.OPENED, PUBLISH_AT, PUBLISH_AT
     db.session.commit()
-    with pytest.raises(DomainError, match="74-37"):
-        services.issue_negotiation_round(tender, "调整服务频次", final_quote_deadline=None, actor=officer,
-                                         now=PUBLISH_AT)
+    assert services.issue_negotiation_round(tender, "调整服务频次", final_quote_deadline=None, actor=officer,
+                                            now=PUBLISH_AT) is None
     db.session.commit()
     assert tender.status == TenderStatus.FAILED
+    assert "74-37" in tender.failure_reason
 
 
 # --- failure and re-tender ------------------------------------------------------------------------------------
@@ -397,3 +397,32 @@ def test_utc_storage_of_deadline(project, officer):
     db.session.expire_all()
     assert tender.bid_deadline.tzinfo is not None
     assert tender.bid_deadline == datetime(2026, 9, 21, 1, 30, tzinfo=UTC)
+
+
+def test_a_draw_is_never_repeated_and_prequalification_needs_a_record(project, officer, officer2, suppliers):
+    tender = make_tender(project, officer, method=Method.INVITED, method_ground="few_suppliers")
+    with pytest.raises(DomainError):
+        services.draw_invitations(tender, pool_source="prequalification", pool_ids=[s.id for s in suppliers[:3]],
+                                  count=3, witnesses=(officer, officer2), actor=officer, now=PUBLISH_AT)
+    services.draw_invitations(tender, pool_source="database", pool_ids=None, count=3, witnesses=(officer, officer2),
+                              actor=officer, now=PUBLISH_AT)
+    with pytest.raises(DomainError, match="never repeated|重复"):
+        services.draw_invitations(tender, pool_source="database", pool_ids=None, count=3,
+                                  witnesses=(officer, officer2), actor=officer, now=PUBLISH_AT)
+    assert len(tender.invitations) == 3
+
+
+def test_invited_names_stay_off_the_public_notice(project, officer, officer2, suppliers):
+    tender = make_tender(project, officer, method=Method.INVITED, method_ground="few_suppliers")
+    services.draw_invitations(tender, pool_source="database", pool_ids=None, count=3, witnesses=(officer, officer2),
+                              actor=officer, now=PUBLISH_AT)
+    db.session.commit()
+    publish_open(tender, officer, notice_until=None)
+    notice = db.session.scalar(sa.select(Notice).where(Notice.tender_id == tender.id))
+    assert not any(inv.supplier.name in notice.body for inv in tender.invitations)
+
+
+def test_reference_uses_the_beijing_year(project, officer):
+    new_year = beijing_instant(date(2027, 1, 1), time(1, 0))  # still 2026 in UTC
+    tender = services.create_tender(project, values(), GOOD_CRITERIA, REQUIREMENTS, actor=officer, now=new_year)
+    assert tender.reference.startswith("ZC2027-")

@@ -221,3 +221,50 @@ def test_draw_needs_the_second_witness_password(client, login_as, officer, proje
     assert ok.status_code == 302
     draw = db.session.scalar(sa.select(SupplierDraw))
     assert {draw.witness1_id, draw.witness2_id} == {officer.id, witness.id} and len(draw.result_ids) == 3
+
+
+def test_witness_password_guesses_count_towards_the_lockout(client, login_as, officer, project, create_user,
+                                                            create_org):
+    from portal.accounts.models import LoginAttempt
+    from portal.audit import AuditEntry
+    from portal.tenders.models import SupplierDraw
+
+    witness = create_user("officer", organisation_id=officer.organisation_id)
+    for _ in range(6):
+        create_org()
+    login_as(officer)
+    post_tender(client, project, method="invited", method_ground="few_suppliers")
+    url = f"/tenders/{db.session.scalar(sa.select(Tender.id))}/draw"
+    data = {"pool_source": "database", "count": "3", "witness": str(witness.id)}
+    for _ in range(5):
+        client.post(url, data=data | {"csrf_token": csrf_token(client, url), "witness_password": "guess-123456"})
+    failures = db.session.scalar(sa.select(sa.func.count(LoginAttempt.id)).where(
+        LoginAttempt.username == witness.username, LoginAttempt.success.is_(False)))
+    assert failures == 5
+    assert db.session.scalar(sa.select(sa.func.count(AuditEntry.id)).where(
+        AuditEntry.action == "tender.draw_witness.wrong_password")) == 5
+    # Now even the right password is refused for a while, as at /login.
+    locked = client.post(url, data=data | {"csrf_token": csrf_token(client, url), "witness_password": "Secret-pass-1"})
+    assert locked.status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count(SupplierDraw.id))) == 0
+
+
+@pytest.mark.parametrize("query", ["page=99999999999999999999", "page=-5", "bureau=99999999999999999999",
+                                   "kind=nonsense&q=%25' OR 1=1 --"])
+def test_hostile_query_strings_do_not_crash_lists(client, login_as, officer, query):
+    assert client.get(f"/notices?{query}").status_code in (200, 404)
+    login_as(officer)
+    for url in ("/tenders", "/projects", "/inbox"):
+        assert client.get(f"{url}?{query}").status_code in (200, 404), url
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_out_of_range_dates_are_refused_with_a_message(client, login_as, officer, project, day):
+    login_as(officer)
+    post_tender(client, project)
+    url = f"/tenders/{db.session.scalar(sa.select(Tender.id))}/publish"
+    response = client.post(url, data={"csrf_token": csrf_token(client, url), "notice_until": day,
+                                      "documents_from": day, "documents_until": day, "deadline_date": day,
+                                      "deadline_time": "00:00"})
+    assert response.status_code == 200
+    assert db.session.scalar(sa.select(Tender.status)) == TenderStatus.DRAFT
