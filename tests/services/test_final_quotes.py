@@ -34,6 +34,10 @@ def negotiation(city_bureau, create_user, officers, now):
     return tender, suppliers, opening
 
 
+def _open(tender, officers, at):
+    return bidding.open_final_quotes(tender, actor=officers[0], confirmer=officers[1], now=at)
+
+
 def _round(tender, officer, at):
     round_ = services.issue_negotiation_round(tender, "服务频次调整为每周两次",
                                               final_quote_deadline=at + timedelta(days=2), actor=officer, now=at)
@@ -50,8 +54,8 @@ def test_lowest_final_quote_leads_after_the_deadline(negotiation, officers):
     db.session.commit()
     assert all(q.opened_price is None for q in bidding.final_quotes(tender))  # sealed until the deadline
     with pytest.raises(DomainError):
-        bidding.open_final_quotes(tender, actor=officers[0], confirmer=officers[1], now=round_.final_quote_deadline - timedelta(seconds=1))
-    assert bidding.open_final_quotes(tender, actor=officers[0], confirmer=officers[1], now=round_.final_quote_deadline) == "opened"
+        _open(tender, officers, round_.final_quote_deadline - timedelta(seconds=1))
+    assert _open(tender, officers, round_.final_quote_deadline) == "opened"
     db.session.commit()
     prices = sorted(q.opened_price for q in bidding.final_quotes(tender))
     assert prices[0] == Decimal("449999.99") and tender.status == TenderStatus.EVALUATING
@@ -75,7 +79,7 @@ def test_fewer_than_three_final_quotes_end_the_negotiation(negotiation, officers
     round_ = _round(tender, officers[0], opened_at)
     for user in suppliers[:2]:
         bidding.submit_final_quote(tender, Decimal("450000"), actor=user, now=opened_at)
-    assert bidding.open_final_quotes(tender, actor=officers[0], confirmer=officers[1], now=round_.final_quote_deadline) == "failed"
+    assert _open(tender, officers, round_.final_quote_deadline) == "failed"
     assert tender.status == TenderStatus.FAILED
 
 
