@@ -87,6 +87,7 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "tenders.invite": OFFICER,
     "tenders.ask": SUPPLIER,
     "tenders.clarify": OFFICER,
+    "tenders.timetable": OFFICER,
     "tenders.object_to": PUBLIC,  # anyone may object to a single-source notice while it runs
     "tenders.answer_objection": OFFICER,
     "tenders.approve": OFFICER,

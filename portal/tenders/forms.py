@@ -103,6 +103,14 @@ class ClarificationForm(FlaskForm):
     expected_deadline = HiddenField()
 
 
+class TimetableForm(FlaskForm):
+    documents_until = DateField(_l("Documents available until"), validators=[PRESENT, within_calendar])
+    deadline_date = DateField(_l("New deadline and opening: date"), validators=[PRESENT, within_calendar])
+    deadline_time = TimeField(_l("Deadline and opening: time (Beijing)"), validators=[PRESENT])
+    reason = TextAreaField(_l("Reason for the change (published)"), filters=TEXT,
+                           validators=[REQUIRED, Length(max=2000)])
+
+
 class ObjectionForm(FlaskForm):
     name = StringField(_l("Your name or organisation"), filters=TEXT, validators=[REQUIRED, Length(max=100)])
     contact = StringField(_l("How to reach you (telephone or e-mail)"), filters=TEXT,

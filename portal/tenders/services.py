@@ -447,6 +447,44 @@ def publish_clarification(tender: Tender, text: str, *, question_ids: list[int],
     return clarification
 
 
+def change_timetable(tender: Tender, *, documents_until: date, bid_deadline: datetime, reason: str,
+                     calendar: WorkingCalendar, actor: User, now: datetime) -> None:
+    """Extend the deadline (and the document period) by a correction notice (更正公告).
+
+    Only while bids are taken, only later, never earlier; the new timetable must still satisfy the method's
+    periods from the original publication, and a change that affects bids must leave at least 15 days
+    (3 working days for a negotiation) before the new deadline (R31, 87-27, 74-29).
+    """
+    if rules.phase(tender.status, tender.method, now, deadline=tender.bid_deadline,
+                   notice_until=tender.notice_until) != "bidding":
+        raise DomainError(_l("The timetable can be changed only while bids are being taken."))
+    if bid_deadline < tender.bid_deadline or documents_until < tender.documents_until:
+        raise DomainError(_l("A correction can only extend the deadline and the document period, never shorten "
+                             "them."))
+    if len(reason.strip()) < 5:
+        raise DomainError(_l("Give the reason for the change; it is published."))
+    earliest = rules.deadline_after_clarification(tender.method, rules.local_date(now), bid_deadline, calendar)
+    if earliest != bid_deadline:
+        raise DomainError(_l("Published today, the change needs the deadline on %(date)s or later (R31, 87-27).",
+                             date=rules.local_date(earliest).isoformat()))
+    timetable = rules.Timetable(published_on=rules.local_date(tender.published_at), notice_until=tender.notice_until,
+                                documents_from=tender.documents_from, documents_until=documents_until,
+                                deadline=bid_deadline)
+    raise_problems(rules.timetable_problems(tender.method, timetable, calendar))
+    old = {"documents_until": tender.documents_until, "bid_deadline": tender.bid_deadline}
+    tender.documents_until, tender.bid_deadline = documents_until, bid_deadline
+    body = (f"项目编号：{tender.reference}\n更正事项：{reason.strip()}\n"
+            f"获取文件截止日期：{documents_until}\n"
+            f"递交截止及开标时间：{bid_deadline.astimezone(rules.BEIJING):%Y-%m-%d %H:%M}（北京时间）")
+    publish_notice(NoticeKind.CORRECTION, bureau=tender.bureau, title=f"{tender.title}（更正公告）", body=body,
+                   now=now, tender=tender, actor=actor)
+    notify_many(_suppliers_with_documents(tender), "tender_clarification",
+                {"title": tender.title, "reference": tender.reference, "moved": True, "deadline": bid_deadline},
+                link=tender_link(tender), now=now)
+    audit.record("tender.timetable_changed", tender, actor=actor, now=now, old=old,
+                 new={"documents_until": documents_until, "bid_deadline": bid_deadline, "reason": reason.strip()})
+
+
 # --- Single source -------------------------------------------------------------------------------------
 
 

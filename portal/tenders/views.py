@@ -361,6 +361,26 @@ def clarify(tender_id):
     return render_template("tenders/clarify.html", form=form, tender=tender, preview=preview)
 
 
+@bp.route("/tenders/<int:tender_id>/timetable", methods=["GET", "POST"])
+@role_required(Role.OFFICER)
+def timetable(tender_id):
+    tender = _load(tender_id)
+    ensure(tender.can_manage(current_user))
+    form = forms.TimetableForm()
+    if request.method == "GET" and tender.bid_deadline is not None:
+        local = tender.bid_deadline.astimezone(rules.BEIJING)
+        form.documents_until.data, form.deadline_date.data = tender.documents_until, local.date()
+        form.deadline_time.data = local.time().replace(tzinfo=None)
+    if form.validate_on_submit() and (response := _run(lambda: services.change_timetable(
+            tender, documents_until=form.documents_until.data,
+            bid_deadline=rules.beijing_instant(form.deadline_date.data, form.deadline_time.data),
+            reason=form.reason.data, calendar=load_calendar(), actor=current_user, now=utcnow()),
+            _("The correction notice has been published with the new timetable."),
+            url_for("tenders.detail", tender_id=tender.id))):
+        return response
+    return render_template("tenders/timetable.html", form=form, tender=tender)
+
+
 @bp.post("/tenders/<int:tender_id>/objections")
 def object_to(tender_id):
     tender = _load(tender_id)

@@ -426,3 +426,32 @@ def test_reference_uses_the_beijing_year(project, officer):
     new_year = beijing_instant(date(2027, 1, 1), time(1, 0))  # still 2026 in UTC
     tender = services.create_tender(project, values(), GOOD_CRITERIA, REQUIREMENTS, actor=officer, now=new_year)
     assert tender.reference.startswith("ZC2027-")
+
+
+def test_extending_the_deadline_by_correction(project, officer):
+    tender = publish_open(make_tender(project, officer), officer)  # deadline 2026-09-21 09:30
+    old_deadline, old_until = tender.bid_deadline, tender.documents_until
+    at = beijing_instant(date(2026, 9, 10), time(10))
+    with pytest.raises(DomainError):  # never shorter
+        services.change_timetable(tender, documents_until=old_until,
+                                  bid_deadline=beijing_instant(date(2026, 9, 18), time(9, 30)), reason="提前截止",
+                                  calendar=CAL, actor=officer, now=at)
+    # Published on 10 Sep, 15 days end on 25 Sep: Mid-Autumn, a holiday, so the 28th (Monday) at the earliest.
+    with pytest.raises(DomainError, match="2026-09-28"):
+        services.change_timetable(tender, documents_until=old_until,
+                                  bid_deadline=beijing_instant(date(2026, 9, 24), time(9, 30)), reason="因服务需求调整延期",
+                                  calendar=CAL, actor=officer, now=at)
+    with pytest.raises(DomainError, match="87-85"):  # 4 October is a National Day holiday
+        services.change_timetable(tender, documents_until=old_until,
+                                  bid_deadline=beijing_instant(date(2026, 10, 4), time(9, 30)), reason="延期至国庆假期",
+                                  calendar=CAL, actor=officer, now=at)
+    services.change_timetable(tender, documents_until=old_until,
+                              bid_deadline=beijing_instant(date(2026, 9, 28), time(9, 30)), reason="服务范围调整，延期",
+                              calendar=CAL, actor=officer, now=at)
+    db.session.commit()
+    assert tender.bid_deadline == beijing_instant(date(2026, 9, 28), time(9, 30)) != old_deadline
+    assert db.session.scalar(sa.select(sa.func.count(Notice.id)).where(Notice.kind == "correction")) == 1
+    with pytest.raises(DomainError):  # after the deadline nothing moves
+        services.change_timetable(tender, documents_until=old_until,
+                                  bid_deadline=beijing_instant(date(2026, 10, 30), time(9, 30)), reason="再次延期",
+                                  calendar=CAL, actor=officer, now=tender.bid_deadline)

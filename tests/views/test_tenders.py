@@ -268,3 +268,23 @@ def test_out_of_range_dates_are_refused_with_a_message(client, login_as, officer
                                       "deadline_time": "00:00"})
     assert response.status_code == 200
     assert db.session.scalar(sa.select(Tender.status)) == TenderStatus.DRAFT
+
+
+def test_officer_extends_the_deadline_through_the_form(client, login_as, officer, project):
+    login_as(officer)
+    post_tender(client, project)
+    tender_id = db.session.scalar(sa.select(Tender.id))
+    url = f"/tenders/{tender_id}/publish"
+    deadline_day = rules.earliest_deadline_day("open", TODAY, CAL)
+    client.post(url, data={
+        "csrf_token": csrf_token(client, url), "notice_until": CAL.add_working_days(TODAY, 5).isoformat(),
+        "documents_from": TODAY.isoformat(), "documents_until": CAL.add_working_days(TODAY, 5).isoformat(),
+        "deadline_date": deadline_day.isoformat(), "deadline_time": "09:30"})
+    form_url = f"/tenders/{tender_id}/timetable"
+    assert client.get(form_url).status_code == 200
+    response = client.post(form_url, data={
+        "csrf_token": csrf_token(client, form_url), "documents_until": CAL.add_working_days(TODAY, 5).isoformat(),
+        "deadline_date": "2026-09-28", "deadline_time": "09:30", "reason": "服务对象人数调整，顺延截止时间"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert rules.local_date(db.session.get(Tender, tender_id).bid_deadline) == date(2026, 9, 28)
