@@ -443,10 +443,12 @@ def test_extending_the_deadline_by_correction(project, officer):
                                   calendar=CAL, actor=officer, now=at)
     with pytest.raises(DomainError, match="87-85"):  # 4 October is a National Day holiday
         services.change_timetable(tender, documents_until=old_until,
-                                  bid_deadline=beijing_instant(date(2026, 10, 4), time(9, 30)), reason="延期至国庆假期",
+                                  bid_deadline=beijing_instant(date(2026, 10, 4), time(9, 30)),
+                                  reason="延期至国庆假期",
                                   calendar=CAL, actor=officer, now=at)
     services.change_timetable(tender, documents_until=old_until,
-                              bid_deadline=beijing_instant(date(2026, 9, 28), time(9, 30)), reason="服务范围调整，延期",
+                              bid_deadline=beijing_instant(date(2026, 9, 28), time(9, 30)),
+                              reason="服务范围调整，延期",
                               calendar=CAL, actor=officer, now=at)
     db.session.commit()
     assert tender.bid_deadline == beijing_instant(date(2026, 9, 28), time(9, 30)) != old_deadline
