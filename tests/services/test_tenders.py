@@ -439,7 +439,8 @@ def test_extending_the_deadline_by_correction(project, officer):
     # Published on 10 Sep, 15 days end on 25 Sep: Mid-Autumn, a holiday, so the 28th (Monday) at the earliest.
     with pytest.raises(DomainError, match="2026-09-28"):
         services.change_timetable(tender, documents_until=old_until,
-                                  bid_deadline=beijing_instant(date(2026, 9, 24), time(9, 30)), reason="因服务需求调整延期",
+                                  bid_deadline=beijing_instant(date(2026, 9, 24), time(9, 30)),
+                                  reason="因服务需求调整延期",
                                   calendar=CAL, actor=officer, now=at)
     with pytest.raises(DomainError, match="87-85"):  # 4 October is a National Day holiday
         services.change_timetable(tender, documents_until=old_until,
