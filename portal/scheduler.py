@@ -29,6 +29,7 @@ import socket
 import threading
 import time
 import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -257,21 +258,22 @@ class LockLost(RuntimeError):
     """The scheduler no longer holds its lock; another copy may already be running jobs."""
 
 
-class SchedulerLock:
+class SchedulerLock(ABC):
     """The right to be the one scheduler of a database, held until released or the process dies."""
 
     held = False
 
+    @abstractmethod
     def try_acquire(self) -> bool:
         """Take the lock if it is free; never waits."""
-        raise NotImplementedError
 
+    @abstractmethod
     def check(self) -> None:
         """Raise LockLost unless the lock is still held."""
 
+    @abstractmethod
     def release(self) -> None:
         """Give the lock up (it is also given up when the process dies)."""
-        raise NotImplementedError
 
     def acquire(self, stop: threading.Event, poll_seconds: float) -> bool:
         """Wait for the lock, polling; False if ``stop`` was set first."""
