@@ -66,7 +66,8 @@ def _run(action, success_message: str, target: str):
         flash(str(exc), "danger")
         return False
     db.session.commit()
-    flash(success_message, "success")
+    message = success_message() if callable(success_message) else success_message
+    flash(message, "success")
     return redirect(target)
 
 
@@ -412,7 +413,8 @@ def answer_objection(objection_id):
                 _("Saved."), target) or redirect(target)
 
 
-def _tender_action(tender_id: int, form_class, action, message: str):
+def _tender_action(tender_id: int, form_class, action, message):
+    """Load, check, validate the form, run one service; ``message`` may depend on the outcome (a callable)."""
     tender = _load(tender_id)
     ensure(tender.can_manage(current_user))
     form = form_class()
@@ -421,7 +423,8 @@ def _tender_action(tender_id: int, form_class, action, message: str):
         for errors in form.errors.values():
             flash(" ".join(str(e) for e in errors), "danger")
         return redirect(target)
-    return _run(lambda: action(tender, form), message, target) or redirect(target)
+    success = (lambda: message(tender)) if callable(message) else message
+    return _run(lambda: action(tender, form), success, target) or redirect(target)
 
 
 @bp.post("/tenders/<int:tender_id>/approve")
@@ -437,7 +440,8 @@ def approve(tender_id):
 def agreement(tender_id):
     return _tender_action(tender_id, forms.AgreementForm, lambda t, f: services.record_single_source_agreement(
         t, price=f.price.data, record=f.record.data, actor=current_user, now=utcnow()),
-        _("The negotiation record has been saved."))
+        lambda t: _("The agreed price exceeds the budget: the procedure has ended.")
+        if t.status == TenderStatus.FAILED else _("The negotiation record has been saved."))
 
 
 def _final_quote_deadline(form: forms.RoundForm) -> datetime | None:
@@ -451,7 +455,8 @@ def _final_quote_deadline(form: forms.RoundForm) -> datetime | None:
 def negotiation_round(tender_id):
     return _tender_action(tender_id, forms.RoundForm, lambda t, f: services.issue_negotiation_round(
         t, f.changes.data, final_quote_deadline=_final_quote_deadline(f), actor=current_user, now=utcnow()),
-        _("The round has been sent to every remaining supplier."))
+        lambda t: _("Fewer than 3 suppliers remain: the negotiation has ended (74-37).")
+        if t.status == TenderStatus.FAILED else _("The round has been sent to every remaining supplier."))
 
 
 @bp.post("/tenders/<int:tender_id>/cancel")

@@ -288,3 +288,18 @@ def test_officer_extends_the_deadline_through_the_form(client, login_as, officer
     assert response.status_code == 302
     db.session.expire_all()
     assert rules.local_date(db.session.get(Tender, tender_id).bid_deadline) == date(2026, 9, 28)
+
+
+def test_agreement_above_budget_says_the_procedure_ended(client, login_as, officer, project, create_org):
+    login_as(officer)
+    tender = _published_single_source(client, officer, project, create_org)
+    tender = db.session.get(Tender, tender.id)
+    tender.status = TenderStatus.NEGOTIATING
+    db.session.commit()
+    url = f"/tenders/{tender.id}"
+    response = client.post(f"{url}/agreement", data={"csrf_token": csrf_token(client, url), "price": "600000.01",
+                                                      "record": "双方协商后价格仍超出预算"}, follow_redirects=True)
+    assert response.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Tender, tender.id).status == TenderStatus.FAILED
+    assert "终止" in response.get_data(as_text=True)
