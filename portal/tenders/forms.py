@@ -49,7 +49,7 @@ class CriterionForm(Form):
 class TenderForm(FlaskForm):
     title = StringField(_l("Title"), filters=TEXT, validators=[REQUIRED, Length(max=200)])
     method = SelectField(_l("Procurement method"), choices=choices(METHOD_LABELS))
-    budget = MoneyField(_l("Budget (yuan)"), validators=[REQUIRED])
+    budget = MoneyField(_l("Budget (yuan)"), validators=[PRESENT])
     ceiling_price = MoneyField(_l("Ceiling price (最高限价, optional)"), validators=[Optional()])
     service_content = TextAreaField(_l("Service content and targets"), filters=TEXT,
                                     validators=[REQUIRED, Length(max=20000)])
@@ -130,7 +130,7 @@ class ApprovalForm(FlaskForm):
 
 
 class AgreementForm(FlaskForm):
-    price = MoneyField(_l("Agreed price (yuan)"), validators=[REQUIRED])
+    price = MoneyField(_l("Agreed price (yuan)"), validators=[PRESENT])
     record = TextAreaField(_l("Negotiation record (who took part, what was agreed)"), filters=TEXT,
                            validators=[REQUIRED, Length(max=20000)])
 

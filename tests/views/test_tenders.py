@@ -303,3 +303,15 @@ def test_agreement_above_budget_says_the_procedure_ended(client, login_as, offic
     db.session.expire_all()
     assert db.session.get(Tender, tender.id).status == TenderStatus.FAILED
     assert "终止" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("budget", ["-5e3", "1e5", "12.345", "abc"])
+def test_a_malformed_amount_gets_the_amount_message_not_required(client, login_as, officer, project, budget):
+    from flask_babel import force_locale, gettext
+
+    login_as(officer)
+    body = post_tender(client, project, budget=budget).get_data(as_text=True)
+    with force_locale("zh"):
+        expected = gettext("Enter an amount in yuan, e.g. 120000 or 120000.50 (at most two decimals).")
+    assert expected in body
+    assert count_tenders() == 0
