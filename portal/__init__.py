@@ -35,10 +35,22 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
 
     # Platform modules with models of their own, then the features in lifecycle order.
-    from portal import accounts, files, main, notices, notify, projects, public, scheduler, sealing, tenders  # noqa: F401
+    from portal import (  # noqa: F401
+        accounts,
+        evaluation,
+        files,
+        main,
+        notices,
+        notify,
+        projects,
+        public,
+        scheduler,
+        sealing,
+        tenders,
+    )
     from portal.cli import register_cli
 
-    for feature in (main, accounts, notify, projects, tenders, public):
+    for feature in (main, accounts, notify, projects, tenders, evaluation, public):
         feature.init_app(app)
     register_cli(app)
 

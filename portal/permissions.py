@@ -97,6 +97,10 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "tenders.retender": OFFICER,
     "tenders.final_quote": SUPPLIER,  # service rule: only suppliers still in the negotiation
     "tenders.open_final_quotes": OFFICER,
+    # --- evaluation ---
+    # evaluation: committee (committee_views.py)
+    # evaluation: scoring (scoring_views.py)
+    # evaluation: award (award_views.py)
     # --- public ---
     "public.notices": PUBLIC,
     "public.notice": PUBLIC,

@@ -89,7 +89,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
                                          TenderStatus.FAILED}),
     TenderStatus.OPENED: frozenset({TenderStatus.EVALUATING, TenderStatus.NEGOTIATING, TenderStatus.FAILED}),
     TenderStatus.EVALUATING: frozenset({TenderStatus.AWARDED, TenderStatus.FAILED}),
-    TenderStatus.AWARDED: frozenset({TenderStatus.CONCLUDED}),
+    # An upheld challenge (质疑成立) sends the result back to the committee or ends the procurement (94-16).
+    TenderStatus.AWARDED: frozenset({TenderStatus.CONCLUDED, TenderStatus.EVALUATING, TenderStatus.FAILED}),
     TenderStatus.CONCLUDED: frozenset(),
     TenderStatus.FAILED: frozenset(),
     TenderStatus.CANCELLED: frozenset(),

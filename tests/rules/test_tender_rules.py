@@ -735,7 +735,9 @@ S = TenderStatus
     (S.EVALUATING, S.AWARDED, True),
     (S.NEGOTIATING, S.AWARDED, True),
     (S.AWARDED, S.CONCLUDED, True),
-    (S.AWARDED, S.FAILED, False),
+    (S.AWARDED, S.FAILED, True),  # an upheld challenge ends the procurement (94-16)
+    (S.AWARDED, S.EVALUATING, True),  # or sends it back to the committee
+    (S.AWARDED, S.PUBLISHED, False),
     (S.CONCLUDED, S.DRAFT, False),
     (S.FAILED, S.PUBLISHED, False),
     (S.CANCELLED, S.PUBLISHED, False),

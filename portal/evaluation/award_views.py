@@ -1,0 +1,3 @@
+"""Evaluation views: award (see views.py)."""
+
+from portal.evaluation.views import bp  # noqa: F401

@@ -1,0 +1,3 @@
+"""Evaluation views: scoring (see views.py)."""
+
+from portal.evaluation.views import bp  # noqa: F401
