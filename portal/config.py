@@ -41,6 +41,12 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _abnormally_low_default() -> Decimal:
+    from portal.evaluation.rules import ABNORMALLY_LOW_THRESHOLD  # imported late: the rules import the models
+
+    return ABNORMALLY_LOW_THRESHOLD
+
+
 def load_config(overrides: dict | None = None) -> dict:
     """Build the settings mapping from the environment, then apply the test mapping."""
     env = os.environ
@@ -103,6 +109,10 @@ def load_config(overrides: dict | None = None) -> dict:
         ],
         # RULES-CN A.1: 公开招标数额标准 (国办发〔2019〕55号: 2,000,000 yuan for services).
         "OPEN_TENDER_THRESHOLD": Decimal(env.get("PORTAL_OPEN_TENDER_THRESHOLD", "2000000")),
+        # RULES-CN E.25 (87-60): the law sets no trigger for an abnormally low price; a bid this share or more
+        # below the mean of the other valid bids must be justified in writing (default 0.20, the issue's 20%).
+        "ABNORMALLY_LOW_THRESHOLD": Decimal(env.get("PORTAL_ABNORMALLY_LOW_THRESHOLD",
+                                                    str(_abnormally_low_default()))),
     }
     config.update(overrides)
     if production and config["SECRET_KEY"] in {"", "dev"}:

@@ -99,6 +99,19 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "tenders.open_final_quotes": OFFICER,
     # --- evaluation ---
     # evaluation: committee (committee_views.py)
+    "evaluation.overview": OFFICER | ADMIN | EVALUATOR,  # object rule: committee.can_view_committee (overseers,
+    # sitting members; before a committee, Tender.can_oversee); an undeclared member sees the bidders' names only
+    "evaluation.form_committee": OFFICER,  # object rule: Tender.can_manage
+    "evaluation.set_chair": OFFICER,  # object rule: Tender.can_manage
+    "evaluation.replace_member": OFFICER,  # object rule: Tender.can_manage
+    "evaluation.declare": EVALUATOR | OFFICER,  # object rule: Committee.member_for (the member's own seat)
+    "evaluation.qualification": OFFICER | ADMIN | EVALUATOR,  # object rule: Tender.can_oversee or
+    # committee.can_read_bids (declared members); recording: committee.is_chair
+    "evaluation.close_qualification": EVALUATOR,  # object rule: committee.is_chair
+    "evaluation.low_price": SUPPLIER | OFFICER | ADMIN | EVALUATOR,  # object rule: Bid.is_own (writes),
+    # Tender.can_oversee or committee.can_read_bids (reads)
+    "evaluation.decide_low_price": EVALUATOR,  # object rule: committee.is_chair
+    "evaluation.bid_file": EVALUATOR | OFFICER,  # object rule: committee.can_read_bids (declared members only)
     # evaluation: scoring (scoring_views.py)
     # evaluation: award (award_views.py)
     # --- public ---

@@ -20,6 +20,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
+from flask_babel import force_locale
 from flask_migrate import upgrade
 
 from portal import create_app
@@ -135,6 +136,8 @@ def _clear_tables():
         names = ", ".join(f'"{t.name}"' for t in tables)
         db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     else:
+        # Some tables point at each other (a committee and its chair): check references when all are empty.
+        db.session.execute(sa.text("PRAGMA defer_foreign_keys = ON"))
         for table in tables:
             db.session.execute(table.delete())
     db.session.commit()
@@ -152,6 +155,13 @@ def app_context(request):
         db.session.rollback()
         _clear_tables()
         db.session.remove()
+
+
+@pytest.fixture
+def english_messages(app_context):
+    """Service messages in the source language, for tests that read the wording of a refusal."""
+    with force_locale("en"):
+        yield
 
 
 @pytest.fixture

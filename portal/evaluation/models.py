@@ -44,7 +44,7 @@ class MemberStatus(StrEnum):
 MEMBER_STATUS_LABELS = {
     MemberStatus.DRAWN: _l("Awaiting declaration"),
     MemberStatus.ACTIVE: _l("Declared no conflict"),
-    MemberStatus.REPLACED: _l("Replaced"),
+    MemberStatus.REPLACED: _l("Replaced on the committee"),
 }
 
 CHANGE_REASON_LABELS = {

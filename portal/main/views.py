@@ -80,8 +80,10 @@ def _officer_dashboard() -> dict:
     tenders = db.session.scalars(
         sa.select(Tender).where(Tender.bureau_id.in_(bureau_ids), Tender.status.in_(live))
         .order_by(Tender.bid_deadline.is_(None), Tender.bid_deadline, Tender.created_at.desc()).limit(10)).all()
+    from portal.evaluation.committee import awaiting_committee
+
     return {"bureau": bureau, "districts": districts, "supplier_count": supplier_count, "projects": projects,
-            "tenders": tenders, "now": utcnow()}
+            "tenders": tenders, "now": utcnow(), "awaiting_committee": awaiting_committee(tenders)}
 
 
 def _supplier_dashboard() -> dict:
@@ -101,11 +103,14 @@ def _supplier_dashboard() -> dict:
 
 
 def _evaluator_dashboard() -> dict:
+    from portal.evaluation.committee import SEAT_TASK_LABELS, member_tasks
+
     profile = db.session.scalar(
         sa.select(ExpertProfile).where(ExpertProfile.user_id == current_user.id)
         .options(selectinload(ExpertProfile.affiliations))
     )
-    return {"profile": profile, "specialty_labels": SPECIALTY_LABELS}
+    return {"profile": profile, "specialty_labels": SPECIALTY_LABELS, "seats": member_tasks(current_user),
+            "seat_task_labels": SEAT_TASK_LABELS}
 
 
 DASHBOARDS = {
