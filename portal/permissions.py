@@ -113,6 +113,20 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "evaluation.decide_low_price": EVALUATOR,  # object rule: committee.is_chair
     "evaluation.bid_file": EVALUATOR | OFFICER,  # object rule: committee.can_read_bids (declared members only)
     # evaluation: scoring (scoring_views.py)
+    "evaluation.sheet": EVALUATOR | OFFICER,  # object rule: Committee.member_for, ACTIVE (the member's own sheet)
+    "evaluation.member_sheet": EVALUATOR | OFFICER | ADMIN,  # object rule: scoring.can_see_sheet (own; others
+    # once one's own is submitted; overseers once the scoring is closed)
+    "evaluation.sheets": EVALUATOR | OFFICER | ADMIN,  # object rule: sitting member or Tender.can_oversee; the list
+    # holds only what scoring.can_see_sheet allows
+    "evaluation.deviations": EVALUATOR | OFFICER,  # object rule: scoring.can_see_deviations (the chair, own sheet in)
+    "evaluation.request_recheck": EVALUATOR | OFFICER,  # object rule: scoring.can_see_deviations
+    "evaluation.resolve_recheck": EVALUATOR | OFFICER,  # object rule: the member asked (Recheck.member)
+    "evaluation.change_score": EVALUATOR | OFFICER,  # object rule: the score's own member (lawful reasons only)
+    "evaluation.tie": OFFICER,  # object rule: Tender.can_manage
+    "evaluation.close_scoring": EVALUATOR,  # object rule: committee.is_chair
+    "evaluation.report": EVALUATOR | OFFICER | ADMIN,  # object rule: scoring.can_read_report (members, overseers)
+    "evaluation.confirm_report": EVALUATOR | OFFICER,  # object rule: Committee.member_for, ACTIVE; own password
+    "evaluation.report_pdf": EVALUATOR | OFFICER | ADMIN,  # object rule: scoring.can_read_report
     # evaluation: award (award_views.py)
     # --- public ---
     "public.notices": PUBLIC,
