@@ -128,6 +128,19 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "evaluation.confirm_report": EVALUATOR | OFFICER,  # object rule: Committee.member_for, ACTIVE; own password
     "evaluation.report_pdf": EVALUATOR | OFFICER | ADMIN,  # object rule: scoring.can_read_report
     # evaluation: award (award_views.py)
+    "evaluation.award": OFFICER | ADMIN,  # object rule: Tender.can_oversee
+    "evaluation.confirm_award": OFFICER,  # object rule: Tender.can_manage
+    "evaluation.pass_over": OFFICER,  # object rule: Tender.can_manage
+    "evaluation.award_letter": OFFICER | ADMIN | SUPPLIER,  # object rule: award.can_read_letter (winner, overseers)
+    "evaluation.my_result": SUPPLIER,  # object rule: award.is_bidder (its own result only)
+    "evaluation.file_challenge": SUPPLIER,  # object rule: award.is_bidder
+    "evaluation.challenges": OFFICER | ADMIN,  # object rule: Tender.can_oversee
+    "evaluation.challenge": OFFICER | ADMIN | SUPPLIER,  # object rule: award.can_view_challenge (challenger, overseers)
+    "evaluation.answer_challenge": OFFICER,  # object rule: Tender.can_manage
+    "evaluation.mark_not_affecting": OFFICER,  # object rule: Tender.can_manage
+    "evaluation.challenge_evidence": OFFICER | ADMIN | SUPPLIER,  # object rule: award.can_view_challenge
+    "evaluation.record_complaint": OFFICER,  # object rule: Tender.can_manage
+    "evaluation.complaint_outcome": OFFICER,  # object rule: Tender.can_manage
     # --- public ---
     "public.notices": PUBLIC,
     "public.notice": PUBLIC,
