@@ -41,6 +41,9 @@ DEMO_USERS = [
     ("ngo1", "supplier", "刘芳", NGOS[0][0], ""),
     ("ngo2", "supplier", "陈静", NGOS[1][0], ""),
     ("ngo3", "supplier", "赵磊", NGOS[2][0], ""),
+    ("ngo4", "supplier", "马红", NGOS[3][0], ""),
+    ("ngo5", "supplier", "杨帆", NGOS[4][0], ""),
+    ("ngo6", "supplier", "黄敏", NGOS[5][0], ""),
     ("expert1", "evaluator", "孙立新", None, "social_work,elderly_care"),
     ("expert2", "evaluator", "周文华", None, "left_behind_children,children_in_difficulty"),
     ("expert3", "evaluator", "吴海燕", None, "social_assistance,poverty_relief"),
@@ -101,7 +104,9 @@ def seed() -> int:
             profile.employer = "郑州大学公共管理学院"
         created += 1
     db.session.flush()
+    from portal.seed_evaluation import seed_evaluation
     from portal.seed_procurement import seed_procurement
 
     created += seed_procurement(now)
+    created += seed_evaluation(now)
     return created

@@ -30,7 +30,6 @@ import sqlalchemy as sa
 import time_machine
 from playwright.sync_api import Browser, Page, expect
 
-from portal.accounts import services as account_services
 from portal.accounts.models import Organisation, OrgKind, User
 from portal.db import transaction, utcnow
 from portal.extensions import db
@@ -43,11 +42,6 @@ START = beijing_instant(date(2026, 9, 1), time(9))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 TENDER_URL = re.compile(r"/tenders/(\d+)$")
-
-# The demo NGOs ngo1..ngo3 have accounts; the seed's other three NGOs get one here, so that a random
-# draw (from all six: the pool must hold twice the draw) always lands on organisations that can bid.
-EXTRA_NGO_USERS = {"ngo4": "登封市嵩阳社会工作服务中心", "ngo5": "中牟县同心社会工作服务中心",
-                   "ngo6": "郑州市守望儿童社会工作服务中心"}
 
 PDF_BYTES = b"%PDF-1.4\n% E2E technical and service proposal\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -86,15 +80,9 @@ class Cast:
 
 @pytest.fixture
 def cast(clock) -> Cast:
-    """The demo data seeded on the travelled clock, plus accounts for the NGOs the demo leaves without one."""
+    """The demo data seeded on the travelled clock: every demo NGO has an account (ngo1 to ngo6)."""
     with transaction():
         seed()
-        for username, org_name in EXTRA_NGO_USERS.items():
-            org = db.session.scalar(sa.select(Organisation).where(Organisation.name == org_name))
-            account_services.create_user(
-                {"username": username, "role": "supplier", "display_name": f"{username} 项目主管",
-                 "organisation_id": org.id, "email": f"{username}@example.org"},
-                DEMO_PASSWORD, actor=None, now=utcnow())
     rows = db.session.execute(
         sa.select(User.username, Organisation.name).join(Organisation, User.organisation_id == Organisation.id)
         .where(Organisation.kind == OrgKind.SUPPLIER)).all()

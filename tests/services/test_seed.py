@@ -59,12 +59,47 @@ def test_seed_demo_procurement_stages(app):
 
     app.test_cli_runner().invoke(args=["seed-demo"])
     by_method_status = {(t.method, t.status) for t in db.session.scalars(sa.select(Tender))}
-    assert {("open", "draft"), ("open", "published"), ("invited", "published"), ("open", "opened"),
+    assert {("open", "draft"), ("open", "published"), ("invited", "published"), ("open", "evaluating"),
             ("open", "failed"), ("single_source", "published"), ("negotiation", "published")} <= by_method_status
     # Bids on tenders still taking bids stay sealed: no opened price, no authorised key.
     sealed = db.session.scalars(sa.select(Bid).join(Tender).where(Tender.status == "published")).all()
     assert sealed and all(b.opened_price is None for b in sealed)
-    authorised = db.session.scalars(sa.select(SealingKey.scope).where(SealingKey.opening_authorised_at.is_not(None)))
-    opened = db.session.scalar(sa.select(Tender).where(Tender.status == "opened"))
-    assert list(authorised) == [opened.sealing_scope]
-    assert all(b.opened_price is not None for b in opened.bids)
+    authorised = set(db.session.scalars(sa.select(SealingKey.scope).where(
+        SealingKey.opening_authorised_at.is_not(None))))
+    opened = db.session.scalars(sa.select(Tender).where(Tender.opened_at.is_not(None))).all()
+    assert {t.sealing_scope for t in opened} <= authorised
+    assert not any(t.sealing_scope in authorised for t in db.session.scalars(
+        sa.select(Tender).where(Tender.status == "published")))
+    evaluating = db.session.scalar(sa.select(Tender).where(Tender.status == "evaluating", Tender.method == "open"))
+    assert all(b.opened_price is not None for b in evaluating.bids)
+
+
+def test_seed_demo_evaluation_stages(app):
+    from portal.audit import verify_chain
+    from portal.evaluation import results
+    from portal.evaluation.models import Award, Challenge, ScoreSheet
+    from portal.notices import Notice
+    from portal.tenders.models import Tender
+
+    app.test_cli_runner().invoke(args=["seed-demo"])
+    # A committee at work: every member declared, qualification closed, three of five sheets in.
+    evaluating = db.session.scalar(sa.select(Tender).where(Tender.status == "evaluating", Tender.method == "open"))
+    committee = results.committee_for(evaluating)
+    assert committee.qualification_closed_at is not None and len(committee.sitting) == 5
+    assert all(m.status == "active" for m in committee.members) and committee.chair is not None
+    sheets = db.session.scalars(sa.select(ScoreSheet).where(ScoreSheet.committee_id == committee.id)).all()
+    assert sorted(s.submitted_at is not None for s in sheets) == [True, True, True]
+    # Awards under every method, each with its report, result notice (naming the members) and letter.
+    awarded = db.session.scalars(sa.select(Tender).where(Tender.status == "awarded")).all()
+    assert {t.method for t in awarded} == {"open", "invited", "negotiation", "single_source"}
+    for tender in awarded:
+        award = db.session.scalar(sa.select(Award).where(Award.tender_id == tender.id, Award.status == "active"))
+        committee = results.committee_for(tender)
+        assert committee.report_document_id is not None and award.letter_document_id is not None
+        notice = db.session.get(Notice, award.notice_id)
+        assert notice.kind == "result" and all(m.user.name in notice.body for m in committee.sitting)
+        assert results.results(committee).rows[0].supplier_id == award.supplier_id
+    # One challenge under way, filed in its window and not yet answered.
+    challenge = db.session.scalar(sa.select(Challenge))
+    assert challenge.status == "open" and challenge.received_on <= challenge.award.challenge_last_day
+    assert verify_chain().ok
