@@ -76,7 +76,29 @@ def world(create_user, create_org, now):
     db.session.add(objection)
     db.session.commit()
     args |= {"tender_id": tender.id, "bid_id": bid.id, "file_id": bid.files[0].id, "objection_id": objection.id}
+    # Evaluation: a second tender evaluated and awarded through the services. The world's evaluator chairs a
+    # committee of the whole pool; the world's supplier bid (abnormally low, justified), lost and challenged.
+    from tests.evaluation_flow import run_evaluation
+    others = [create_user("supplier"), create_user("supplier")]
+    experts = [expert] + [create_user("evaluator") for _ in range(4)]
+    officer2 = create_user("officer")
+    with current_app.test_request_context():
+        evaluation = run_evaluation(users["officer"].organisation, [users["officer"], officer2],
+                                    [users["supplier"], *others], experts, start=now)
+    member = evaluation.committee.member_for(expert)
+    score = _sheet_scores(evaluation, member)[0]
+    args["evaluation"] = {"tender_id": evaluation.tender.id, "file_id": evaluation.bids[0].files[0].id,
+                          "member_id": member.id, "inquiry_id": evaluation.inquiry.id,
+                          "recheck_id": evaluation.recheck.id, "score_id": score.id}
+    args |= {"challenge_id": evaluation.challenge.id, "complaint_id": evaluation.complaint.id}
     return users, args
+
+
+def _sheet_scores(evaluation, member):
+    from portal.evaluation.models import ScoreSheet
+
+    sheet = db.session.scalar(db.select(ScoreSheet).where(ScoreSheet.member_id == member.id))
+    return sheet.scores
 
 
 # Routes the matrix opens to every signed-in user but whose object rule (a can_* method) narrows it
@@ -86,10 +108,19 @@ OBJECT_RULES = {
     "accounts.delete_document": {"supplier", "admin"},
     "notify.read": {"officer"},
     "tenders.bid_file": set(),  # sealed: nobody reads a bid's file before the opening
+    # Evaluation (the evaluated tender): the officer is not a member of the committee the evaluator chairs;
+    # the supplier lost, so the award letter is not its own.
+    "evaluation.declare": {"evaluator"},
+    "evaluation.bid_file": {"evaluator"},
+    "evaluation.sheet": {"evaluator"},
+    "evaluation.deviations": {"evaluator"},
+    "evaluation.award_letter": {"officer", "admin"},
 }
 
 
 def _url(app, rule, args):
+    if rule.endpoint.startswith("evaluation."):
+        args = args | args["evaluation"]  # the evaluated tender, its bid files and records
     with app.test_request_context():
         from flask import url_for
 
