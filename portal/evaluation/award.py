@@ -584,7 +584,7 @@ def _reopen_committee(committee: Committee, *, actor: User, now: datetime) -> No
     committee.round += 1
     committee.scoring_closed_at = committee.report_completed_at = committee.report_document_id = None
     for member in committee.members:
-        member.report_confirmed_at = None
+        member.report_confirmed_at, member.report_dissent = None, ""
     db.session.flush()
     audit.record("committee.reopened", committee, actor=actor, now=now, old=old,
                  new={"round": committee.round, "reason": "challenge upheld: re-evaluation"})

@@ -124,6 +124,8 @@ class CommitteeMember(db.Model):
     replaced_reason: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
     replacement_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("committee_members.id"))
     report_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A member who disagrees with the report signs it with their dissent and its reasons (87-62).
+    report_dissent: Mapped[str] = mapped_column(sa.Text, nullable=False, default="", server_default="")
 
     committee: Mapped[Committee] = relationship(back_populates="members", foreign_keys=[committee_id])
     user: Mapped[User] = relationship()

@@ -548,7 +548,7 @@ def _after_change_when_closed(committee: Committee, *, actor: User, now: datetim
     tender = committee.tender
     confirmed = [m.id for m in committee.members if m.report_confirmed_at is not None]
     for member in committee.members:
-        member.report_confirmed_at = None
+        member.report_confirmed_at, member.report_dissent = None, ""
     ranked = results.results(committee).ranked
     if not ranked:
         committee.scoring_closed_at = None
@@ -681,7 +681,8 @@ def close_scoring(committee: Committee, *, actor: User, now: datetime) -> str:
         _raise_results_problems(outcome.problems, tender, Conflict)
     committee.scoring_closed_at = now
     for member in committee.members:
-        member.report_confirmed_at = None  # a new closing (e.g. after a re-evaluation) needs new confirmations
+        # a new closing (e.g. after a re-evaluation) needs new confirmations
+        member.report_confirmed_at, member.report_dissent = None, ""
     db.session.flush()
     audit.record("scoring.closed", committee, actor=actor, now=now,
                  new={"round": committee.round, "ranking": [
@@ -884,6 +885,12 @@ def report_context(committee: Committee) -> dict:
                      "columns": ["姓名", "身份", "确认时间"],
                      "rows": [[m.user.name, _member_role(committee, m), _beijing(m.report_confirmed_at) or "尚未确认"]
                               for m in committee.sitting]})
+    dissents = [m for m in committee.sitting if m.report_dissent]
+    if dissents:
+        sections.append({"heading": "不同意见",
+                         "paragraphs": ["以下成员对评审结论持不同意见，签署并说明理由（87号令第六十二条）。"],
+                         "columns": ["姓名", "不同意见及理由"],
+                         "rows": [[m.user.name, m.report_dissent] for m in dissents]})
     signatures = [_member_label(committee, m) for m in committee.sitting]
     return {"issuer": tender.bureau.name, "title": report_title(tender), "lead": lead, "sections": sections,
             "signatures": signatures}
@@ -903,7 +910,7 @@ def report_document(committee: Committee) -> GeneratedDocument | None:
     return db.session.get(GeneratedDocument, committee.report_document_id)
 
 
-def confirm_report(committee: Committee, member: CommitteeMember, *, actor: User, now: datetime
+def confirm_report(committee: Committee, member: CommitteeMember, *, actor: User, now: datetime, dissent: str = ""
                    ) -> GeneratedDocument | None:
     """A sitting member confirms the report with their own account (the view checks their password), once.
 
@@ -921,10 +928,10 @@ def confirm_report(committee: Committee, member: CommitteeMember, *, actor: User
         raise Conflict(_l("The scoring has not been closed yet: there is no report to confirm."))
     if member.report_confirmed_at is not None:
         raise Conflict(_l("You have already confirmed this report."))
-    member.report_confirmed_at = now
+    member.report_confirmed_at, member.report_dissent = now, dissent.strip()
     db.session.flush()
     audit.record("evaluation_report.confirmed", committee, actor=actor, now=now,
-                 new={"member_id": member.id, "round": committee.round})
+                 new={"member_id": member.id, "dissent": member.report_dissent, "round": committee.round})
     if any(m.report_confirmed_at is None for m in committee.sitting):
         return None
     tender = committee.tender

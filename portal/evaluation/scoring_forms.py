@@ -178,4 +178,7 @@ def tie_form(ids: list[int], names: dict[int, str], **kwargs) -> TieForm:
 
 
 class ConfirmReportForm(FlaskForm):
+    dissent = TextAreaField(_l("Dissenting opinion (if any)"), filters=[strip], validators=[Length(max=5000)],
+                            description=_l("If you disagree with the report, write your opinion and its reasons: "
+                                           "they are recorded in the report with your confirmation (87-62)."))
     password = PasswordField(_l("Your password"), validators=[InputRequired(message=_l("Enter your password."))])

@@ -327,7 +327,8 @@ def confirm_report(tender_id):
         db.session.commit()  # the recorded attempt counts towards the lockout
         flash(str(exc), "danger")
         return redirect(target)
-    return run(lambda: scoring.confirm_report(committee, member, actor=current_user, now=now),
+    return run(lambda: scoring.confirm_report(committee, member, actor=current_user, now=now,
+                                              dissent=form.dissent.data or ""),
                _("You have confirmed the report."), target) or redirect(target)
 
 

@@ -495,6 +495,23 @@ def test_report_confirmed_by_every_member_issues_the_pdf_once(opened, committee,
                              actor=members[1].user, now=later)
 
 
+def test_a_member_signs_the_report_with_a_dissent(opened, committee, now, tmp_path):
+    tender, bids, _at = opened
+    _score_all(committee, bids, (A_POINTS, B_POINTS, C_POINTS), now)
+    members = committee.sitting
+    assert scoring.close_scoring(committee, actor=members[0].user, now=now) == "closed"
+    dissent = "本人认为第二名的服务方案更具针对性，对排序持保留意见。"
+    scoring.confirm_report(committee, members[1], actor=members[1].user, now=now, dissent=f"  {dissent}  ")
+    assert members[1].report_dissent == dissent
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "evaluation_report.confirmed")).one()
+    assert dissent in entry.new_values
+    for member in members[2:] + members[:1]:
+        document = scoring.confirm_report(committee, member, actor=member.user, now=now)
+    db.session.commit()
+    text = _pdftotext(document.file.read_bytes(), tmp_path)
+    assert "不同意见" in text and members[1].user.name in text and "保留意见" in text
+
+
 def test_change_after_closing_clears_confirmations(opened, committee, now):
     tender, bids, _at = opened
     _score_all(committee, bids, (A_POINTS, B_POINTS, C_POINTS), now)
