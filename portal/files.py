@@ -203,6 +203,20 @@ def store_upload(upload, *, uploaded_by=None, allowed: tuple[FileType, ...] = AL
     return store_bytes(data, file_type=file_type, original_name=upload.filename, uploaded_by=uploaded_by)
 
 
+def _attachment(response):
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def send_bytes(data: bytes, file_type: FileType, name: str):
+    """Serve content held in memory (e.g. a decrypted bid file) as a download, under ``name``."""
+    if "." not in name:
+        name = f"{name}.{file_type.extension}"
+    return _attachment(send_file(io.BytesIO(data), mimetype=file_type.mime, as_attachment=True, download_name=name,
+                                 max_age=0))
+
+
 def send_stored(stored: StoredFile):
     """Serve a stored file as a download (never inline), under its original name."""
     if stored.sealed:
@@ -211,8 +225,5 @@ def send_stored(stored: StoredFile):
     if not name.lower().endswith("." + stored.kind) and stored.kind in {t.kind for t in ALL_TYPES}:
         extension = next(t.extension for t in ALL_TYPES if t.kind == stored.kind)
         name = f"{name}.{extension}" if "." not in name else name
-    response = send_file(stored.path, mimetype=stored.mime, as_attachment=True, download_name=name,
-                         max_age=0, etag=stored.sha256)
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return _attachment(send_file(stored.path, mimetype=stored.mime, as_attachment=True, download_name=name,
+                                 max_age=0, etag=stored.sha256))

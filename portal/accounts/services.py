@@ -57,6 +57,15 @@ ORG_FIELDS = (
 USER_FIELDS = ("username", "role", "organisation_id", "display_name", "email", "phone", "locale", "active", "approved")
 
 
+def active_users(organisation_ids) -> list[User]:
+    """The active, approved users of the given organisations: who is told about their business."""
+    ids = set(organisation_ids)
+    if not ids:
+        return []
+    return list(db.session.scalars(sa.select(User).where(User.organisation_id.in_(ids), User.active.is_(True),
+                                                         User.approved.is_(True)).order_by(User.id)))
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

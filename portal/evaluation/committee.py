@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from portal import audit
 from portal.accounts.models import SPECIALTY_LABELS, ExpertAffiliation, ExpertProfile, User
+from portal.accounts.services import active_users
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.evaluation import rules
 from portal.evaluation.models import (
@@ -69,14 +70,7 @@ JUSTIFICATION_MIN = 20  # characters of a written low-price justification
 
 def raise_problems(problems: list[tender_rules.Problem], error_class: type[DomainError] = DomainError) -> None:
     """Turn evaluation rule problems into one error with translated messages and the articles they come from."""
-    if not problems:
-        return
-    lines = []
-    for problem in problems:
-        params = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in problem.params.items()}
-        text = str(PROBLEM_MESSAGES[problem.code]) % params if params else str(PROBLEM_MESSAGES[problem.code])
-        lines.append(f"{text} ({problem.article})" if problem.article else text)
-    raise error_class(" ".join(lines))
+    tender_services.raise_problems(problems, error_class, messages=PROBLEM_MESSAGES)
 
 
 def evaluation_link(tender: Tender, page: str = "") -> str:
@@ -89,14 +83,6 @@ def _lock(committee: Committee) -> Committee:
     return db.session.execute(
         sa.select(Committee).where(Committee.id == committee.id).with_for_update()
         .execution_options(populate_existing=True)).scalar_one()
-
-
-def _active_users(organisation_ids) -> list[User]:
-    ids = set(organisation_ids)
-    if not ids:
-        return []
-    return list(db.session.scalars(sa.select(User).where(User.organisation_id.in_(ids), User.active.is_(True),
-                                                         User.approved.is_(True)).order_by(User.id)))
 
 
 # --- Who may do what ------------------------------------------------------------------------------------------
@@ -334,7 +320,7 @@ def declare(member: CommitteeMember, *, conflict: bool, note: str, actor: User, 
     member.conflict_note, member.declared_at = note, now
     audit.record("committee.conflict_declared", committee, actor=actor, now=now,
                  new={"member": member.id, "note": note})
-    return _replace(committee, member, reason=f"conflict declared: {note}", actor=actor, now=now)
+    return _replace(committee, member, reason=f"声明与投标人存在利害关系：{note}", actor=actor, now=now)
 
 
 def replace_member(member: CommitteeMember, *, reason: str, actor: User, now: datetime,
@@ -506,7 +492,7 @@ def close_qualification(committee: Committee, *, actor: User, now: datetime) -> 
                  new=summary | {"outcome": "closed", "low_price_inquiries": [i.bid_id for i in inquiries],
                                 "threshold": abnormally_low_threshold()})
     for inquiry in inquiries:
-        notify_many(_active_users([inquiry.bid.supplier_id]), "low_price_requested",
+        notify_many(active_users([inquiry.bid.supplier_id]), "low_price_requested",
                     {"title": tender.title, "reference": tender.reference},
                     link=evaluation_link(tender, f"low-price/{inquiry.id}"), now=now)
     return "closed"
@@ -565,7 +551,7 @@ def decide_low_price(inquiry: LowPriceInquiry, *, accepted: bool, note: str, act
     db.session.flush()
     audit.record("low_price.decided", inquiry, actor=actor, now=now,
                  new={"bid": inquiry.bid_id, "accepted": accepted, "note": note})
-    notify_many(_active_users([inquiry.bid.supplier_id]), "low_price_decided",
+    notify_many(active_users([inquiry.bid.supplier_id]), "low_price_decided",
                 {"title": tender.title, "reference": tender.reference, "accepted": accepted, "note": note},
                 link=evaluation_link(tender, f"low-price/{inquiry.id}"), now=now)
     if accepted:

@@ -7,10 +7,8 @@ conflict sees the bidders' names and nothing else of the bids (87-48).
 
 from __future__ import annotations
 
-import io
-
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -33,6 +31,7 @@ from portal.evaluation.models import MEMBER_STATUS_LABELS, CommitteeMember, LowP
 from portal.evaluation.results import committee_for, opened_bids, results
 from portal.evaluation.views import bp, load_committee, load_tender, run
 from portal.extensions import db
+from portal.files import send_bytes
 from portal.forms import ActionForm, choices
 from portal.permissions import Role, ensure, role_required
 from portal.tenders import bidding
@@ -353,14 +352,7 @@ def bid_file(tender_id, file_id):
         abort(404)
     ensure(service.can_read_bids(committee, current_user) and bid_file.bid.opened_price is not None)
     data, file_type = bidding.read_bid_file(bid_file)
-    name = bid_file.file.original_name
-    if "." not in name:
-        name = f"{name}.{file_type.extension}"
-    response = send_file(io.BytesIO(data), mimetype=file_type.mime, as_attachment=True, download_name=name,
-                         max_age=0)
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return send_bytes(data, file_type, bid_file.file.original_name)
 
 
 # --- On the tender's page -------------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ complaints).
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect
+from flask import Blueprint, abort
 
-from portal.errors import DomainError
+from portal.actions import run_action
 from portal.evaluation.models import Committee
 from portal.extensions import db
 from portal.tenders.models import Tender
@@ -30,14 +30,4 @@ def load_committee(tender_id: int) -> Committee:
     return committee
 
 
-def run(action, success_message, target: str):
-    """Call one service; commit and flash success, or roll back and flash the rule that was broken (None)."""
-    try:
-        action()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-        return None
-    db.session.commit()
-    flash(success_message() if callable(success_message) else success_message, "success")
-    return redirect(target)
+run = run_action  # one service per request: commit and redirect, or roll back and flash

@@ -19,7 +19,7 @@ from portal.accounts.models import User
 from portal.db import utcnow
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.files import send_stored
+from portal.files import send_bytes, send_stored
 from portal.forms import ActionForm
 from portal.permissions import Role, ensure, role_required
 from portal.tenders import bidding
@@ -124,14 +124,7 @@ def bid_file(bid_id, file_id):
         abort(404)
     ensure(bid_file.bid.can_read_files(current_user))
     data, file_type = bidding.read_bid_file(bid_file)
-    name = bid_file.file.original_name
-    if "." not in name:
-        name = f"{name}.{file_type.extension}"
-    response = send_file(io.BytesIO(data), mimetype=file_type.mime, as_attachment=True, download_name=name,
-                         max_age=0)
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return send_bytes(data, file_type, bid_file.file.original_name)
 
 
 @bp.get("/tenders/<int:tender_id>/bids")

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import audit, sealing
 from portal.accounts.models import Organisation, OrgKind, OrgStatus, User
+from portal.accounts.services import active_users
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.extensions import db
 from portal.files import DOCX, PDF, SEALED, ZIP, FileType, check_upload, sniff, store_bytes
@@ -104,14 +105,6 @@ def _lock(tender: Tender) -> Tender:
     return db.session.execute(
         sa.select(Tender).where(Tender.id == tender.id).with_for_update().execution_options(populate_existing=True)
     ).scalar_one()
-
-
-def _active_users(organisation_ids) -> list[User]:
-    ids = set(organisation_ids)
-    if not ids:
-        return []
-    return list(db.session.scalars(sa.select(User).where(User.organisation_id.in_(ids), User.active.is_(True),
-                                                         User.approved.is_(True)).order_by(User.id)))
 
 
 def live_bid(tender: Tender, organisation: Organisation | None) -> Bid | None:
@@ -240,7 +233,7 @@ def submit_bid(tender: Tender, submission: BidSubmission, *, actor: User, now: d
                       "price_sha256": bid.price_sha256, "receipt_sha256": bid.receipt_sha256,
                       "files": [{"kind": f.kind, "sha256": f.plain_sha256, "size": f.plain_size} for f in files],
                       "declarations": list(DECLARATIONS)})
-    notify_many(_active_users([supplier.id]), "bid_received",
+    notify_many(active_users([supplier.id]), "bid_received",
                 {"title": tender.title, "reference": tender.reference, "received_at": _beijing(now),
                  "sha256": bid.receipt_sha256},
                 link=services.tender_link(tender, "bid"), now=now)
@@ -261,7 +254,7 @@ def withdraw_bid(tender: Tender, *, actor: User, now: datetime) -> Bid:
     db.session.flush()
     audit.record("bid.withdrawn", bid, actor=actor, now=now, old={"status": BidStatus.SUBMITTED},
                  new={"status": BidStatus.WITHDRAWN, "withdrawn_at": now})
-    notify_many(_active_users([bid.supplier_id]), "bid_withdrawn",
+    notify_many(active_users([bid.supplier_id]), "bid_withdrawn",
                 {"title": tender.title, "reference": tender.reference, "withdrawn_at": _beijing(now)},
                 link=services.tender_link(tender, "bid"), now=now)
     return bid
@@ -324,7 +317,7 @@ def start_opening(tender: Tender, *, actor: User, now: datetime) -> str:
     if rules.too_few_bids(count):
         _fail_for_too_few(tender, count, actor=actor, now=now)
         return "failed"
-    colleagues = [u for u in _active_users([tender.bureau_id]) if u.role == Role.OFFICER and u.id != actor.id]
+    colleagues = [u for u in active_users([tender.bureau_id]) if u.role == Role.OFFICER and u.id != actor.id]
     notify_many(colleagues, "opening_started", {"title": tender.title, "reference": tender.reference,
                                                 "starter": actor.name},
                 link=services.tender_link(tender, "opening"), now=now)
@@ -395,7 +388,7 @@ def confirm_opening(tender: Tender, *, actor: User, now: datetime) -> str:
                       "bids": [{"bid_id": b.id, "supplier_id": b.supplier_id, "price": b.opened_price,
                                 "receipt_sha256": b.receipt_sha256} for b in opened],
                       "excluded": [b.id for b in excluded]})
-    notify_many(_active_users(b.supplier_id for b in bids), "tender_opened",
+    notify_many(active_users(b.supplier_id for b in bids), "tender_opened",
                 {"title": tender.title, "reference": tender.reference, "opened_at": _beijing(now)},
                 link=services.tender_link(tender, "opening"), now=now)
     if rules.too_few_bids(len(opened)):

@@ -95,14 +95,17 @@ def tender_link(tender: Tender, page: str = "") -> str:
     return f"/tenders/{tender.id}/{page}" if page else f"/tenders/{tender.id}"
 
 
-def raise_problems(problems: list[rules.Problem], error_class: type[DomainError] = DomainError) -> None:
-    """Turn rule problems into one error with translated messages and the articles they come from."""
+def raise_problems(problems: list[rules.Problem], error_class: type[DomainError] = DomainError, *,
+                   messages: dict | None = None) -> None:
+    """Turn rule problems into one error with translated messages (``messages`` by code, this module's by default)
+    and the articles they come from."""
     if not problems:
         return
+    messages = PROBLEM_MESSAGES if messages is None else messages
     lines = []
     for problem in problems:
         params = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in problem.params.items()}
-        text = str(PROBLEM_MESSAGES[problem.code]) % params if params else str(PROBLEM_MESSAGES[problem.code])
+        text = str(messages[problem.code]) % params if params else str(messages[problem.code])
         lines.append(f"{text} ({problem.article})" if problem.article else text)
     raise error_class(" ".join(lines))
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Organisation, OrgKind, OrgStatus, User
 from portal.accounts.services import LoginLocked, WrongPassword, confirm_password
+from portal.actions import run_action
 from portal.audit import client_ip
 from portal.calendar import load_calendar
 from portal.db import utcnow
@@ -57,18 +58,7 @@ def _load(tender_id: int) -> Tender:
     return db.get_or_404(Tender, tender_id)
 
 
-def _run(action, success_message: str, target: str):
-    """Call one service; commit and flash success, or roll back and flash the rule that was broken."""
-    try:
-        action()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-        return False
-    db.session.commit()
-    message = success_message() if callable(success_message) else success_message
-    flash(message, "success")
-    return redirect(target)
+_run = run_action  # one service per request: commit and redirect, or roll back and flash
 
 
 def _criteria_from(form: forms.TenderForm) -> list[rules.CriterionSpec]:

@@ -26,6 +26,7 @@ from portal.tenders.rules import beijing_instant
 from tests.award_builders import evaluated_open_tender
 from tests.conftest import csrf_token, login
 from tests.files_support import PNG_BYTES
+from tests.support.queries import queries_for
 
 GROUNDS = "评审委员会对我单位服务方案的评分明显畸低，与评分标准不符，请求复核。"
 ANSWER = "经组织原评标委员会复核，评分符合评分标准，质疑不成立。"
@@ -292,32 +293,18 @@ def test_record_a_complaint_and_its_outcome(client, ev, clock):
     assert client.get(url).status_code == 403
 
 
-def _queries_for(client, url) -> int:
-    statements = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
-    return len(statements)
-
-
 def test_challenge_lists_do_not_grow_with_the_number_of_challenges(client, ev):
     awarded(ev)
     service.file_challenge(ev.tender, grounds=GROUNDS, evidence=None, actor=ev.suppliers[2], now=AT)
     db.session.commit()
     as_user(client, ev.officers[0])
     urls = [f"/tenders/{ev.tender.id}/award/challenges", f"/tenders/{ev.tender.id}/award"]
-    [_queries_for(client, url) for url in urls]  # warm up: the first request of a session does a little more
-    with_one = [_queries_for(client, url) for url in urls]
+    [queries_for(client, url) for url in urls]  # warm up: the first request of a session does a little more
+    with_one = [queries_for(client, url) for url in urls]
     for supplier in ev.suppliers[:2]:
         service.file_challenge(ev.tender, grounds=GROUNDS, evidence=None, actor=supplier, now=AT)
     db.session.commit()
-    assert [_queries_for(client, url) for url in urls] == with_one
+    assert [queries_for(client, url) for url in urls] == with_one
 
 
 # --- The partials other pages include ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.tenders.models import TenderStatus
 from tests.conftest import csrf_token, login
 from tests.evaluation_factories import make_opened_tender, make_pool
+from tests.support.queries import queries_for
 
 PRICES = ("400000.00", "410000.00", "420000.00")
 SHOWN_PRICES = ("400,000.00", "410,000.00", "420,000.00")
@@ -391,22 +392,6 @@ def test_officer_dashboard_flags_tenders_awaiting_a_committee(app, world):
     assert "awaiting a committee" not in _text(client.get("/dashboard"))
 
 
-def _queries_for(client, url) -> int:
-    statements = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        response = client.get(url)
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
-    assert response.status_code == 200
-    response.close()
-    return len(statements)
-
-
 def test_overview_queries_do_not_grow_with_bids_and_members(app, city_bureau, create_user, create_org, clock, now):
     small = _build(city_bureau, create_user, create_org, clock, now)
     _seat(small, _form(small))
@@ -416,8 +401,8 @@ def test_overview_queries_do_not_grow_with_bids_and_members(app, city_bureau, cr
     db.session.commit()
     _seat(large, _form(large, size=7))
     client = _client(app, small.officers[0])
-    assert _queries_for(client, f"/tenders/{small.tender.id}/evaluation") == \
-        _queries_for(_client(app, large.officers[0]), f"/tenders/{large.tender.id}/evaluation")
+    assert queries_for(client, f"/tenders/{small.tender.id}/evaluation") == \
+        queries_for(_client(app, large.officers[0]), f"/tenders/{large.tender.id}/evaluation")
 
 
 def test_every_committee_route_refuses_outsiders(app, low_world):

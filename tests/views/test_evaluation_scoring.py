@@ -18,6 +18,7 @@ from portal.extensions import db
 from tests.conftest import csrf_token, login
 from tests.evaluation_builders import build_committee, submit_scores
 from tests.evaluation_factories import make_opened_tender, make_pool, make_single_source
+from tests.support.queries import queries_for
 
 CANARY = "37.77"  # a point value only the first member gives, looked for on every page others can reach
 A_POINTS = [(CANARY, 20, 18), (31, 21, 18), (32, 21, 18), ("30.5", 22, 18), ("31.5", 21, 18)]
@@ -161,29 +162,14 @@ def test_nobody_reads_another_members_points_before_submitting(app, evaluation, 
     assert CANARY in _text(client.get(f"/tenders/{tender.id}/evaluation/sheets"))
 
 
-def _queries(client, url) -> int:
-    statements = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        response = client.get(url)
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
-    assert response.status_code == 200
-    return len(statements)
-
-
 def test_sheets_page_queries_do_not_grow_with_the_sheets(app, evaluation, now):
     tender, bids, committee = evaluation
     url = f"/tenders/{tender.id}/evaluation/sheets"
     _submit(committee, bids, [0, 1], now)
     client = _client(app, committee.sitting[0].user)
-    with_two = _queries(client, url)
+    with_two = queries_for(client, url)
     _submit(committee, bids, [2, 3, 4], now)
-    with_five = _queries(client, url)
+    with_five = queries_for(client, url)
     assert _text(client.get(url)).count("This sheet on its own") == 5
     assert with_five == with_two and with_five <= 25
 
