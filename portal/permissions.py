@@ -141,6 +141,10 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "evaluation.challenge_evidence": OFFICER | ADMIN | SUPPLIER,  # object rule: award.can_view_challenge
     "evaluation.record_complaint": OFFICER,  # object rule: Tender.can_manage
     "evaluation.complaint_outcome": OFFICER,  # object rule: Tender.can_manage
+    # --- contracts ---
+    # contracts: draft (draft_views.py)
+    # contracts: payments (payment_views.py)
+    # contracts: delivery (delivery_views.py)
     # --- public ---
     "public.notices": PUBLIC,
     "public.notice": PUBLIC,
