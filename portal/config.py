@@ -47,6 +47,12 @@ def _abnormally_low_default() -> Decimal:
     return ABNORMALLY_LOW_THRESHOLD
 
 
+def _justification_hours_default() -> int:
+    from portal.evaluation.rules import LOW_PRICE_JUSTIFICATION_HOURS  # imported late, as above
+
+    return LOW_PRICE_JUSTIFICATION_HOURS
+
+
 def load_config(overrides: dict | None = None) -> dict:
     """Build the settings mapping from the environment, then apply the test mapping."""
     env = os.environ
@@ -113,6 +119,10 @@ def load_config(overrides: dict | None = None) -> dict:
         # below the mean of the other valid bids must be justified in writing (default 0.20, the issue's 20%).
         "ABNORMALLY_LOW_THRESHOLD": Decimal(env.get("PORTAL_ABNORMALLY_LOW_THRESHOLD",
                                                     str(_abnormally_low_default()))),
+        # RULES-CN E.25 (87-60): the justification is asked for on the site within a reasonable time; the law
+        # sets no number, so the hours a bidder gets to justify its price in writing are a setting (default 24).
+        "LOW_PRICE_JUSTIFICATION_HOURS": int(env.get("PORTAL_LOW_PRICE_JUSTIFICATION_HOURS",
+                                                     _justification_hours_default())),
     }
     config.update(overrides)
     if production and config["SECRET_KEY"] in {"", "dev"}:

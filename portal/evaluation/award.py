@@ -11,9 +11,11 @@ Legal documents (the result notice, the award letter, failure reasons) are writt
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
@@ -25,9 +27,11 @@ from sqlalchemy.orm import selectinload
 
 from portal import audit
 from portal.accounts.models import Organisation, User
+from portal.audit import AuditEntry
 from portal.calendar import CalendarYearMissing, load_calendar
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.evaluation import results, rules
+from portal.evaluation.committee import evaluation_link
 from portal.evaluation.models import (
     PASS_OVER_LABELS,
     REMEDY_LABELS,
@@ -48,7 +52,7 @@ from portal.evaluation.scoring import problem_messages
 from portal.extensions import db
 from portal.files import DOCX, JPEG, PDF, PNG, REJECTION_MESSAGES, UploadRejected, store_upload
 from portal.i18n import format_money
-from portal.notices import NoticeKind, publish_notice
+from portal.notices import Notice, NoticeKind, publish_notice
 from portal.notify import notify_many
 from portal.pdf import issue_document, rmb_upper
 from portal.permissions import Role
@@ -225,10 +229,14 @@ def awardable(tender: Tender) -> bool:
 
 
 def candidates(committee: Committee, outcome: results.Results | None = None) -> list[ResultRow]:
-    """The ranked candidates without the suppliers passed over, best first; refused while nothing is ranked.
+    """The ranked candidates without the suppliers passed over, best first; refused while nothing is ranked and
+    before the committee has closed its scoring.
 
     ``outcome`` is ``results.results(committee)`` when the caller has computed it already.
     """
+    if committee.scoring_closed_at is None and committee.report_completed_at is None:
+        # Totals and ranking come from the members' opinions: the bureau sees them once the chair closed the scoring.
+        raise DomainError(_l("The candidates are ranked once the committee has closed its scoring."))
     outcome = outcome if outcome is not None else results.results(committee)
     if not outcome.ranked:
         raise DomainError(_l("The evaluation has not ranked the candidates yet: %(problems)s"),
@@ -253,6 +261,23 @@ def _member_names(committee: Committee) -> str:
     return "、".join(m.user.name + ("（采购人代表）" if m.kind == MemberKind.REPRESENTATIVE else "") for m in members)
 
 
+PROCUREMENT_NOTICE_KINDS = (NoticeKind.TENDER, NoticeKind.INVITATION, NoticeKind.SINGLE_SOURCE)
+
+
+def tender_url(tender: Tender) -> str:
+    """The tender's public page, where its documents are published: absolute with PORTAL_BASE_URL when set."""
+    return (current_app.config.get("PORTAL_BASE_URL") or "").rstrip("/") + services.tender_link(tender)
+
+
+def _documents_reference(tender: Tender) -> str:
+    """Where the tender documents are (87-69 publishes them with the result): the page and the notice number."""
+    notice = db.session.scalar(sa.select(Notice).where(Notice.tender_id == tender.id,
+                                                       Notice.kind.in_(PROCUREMENT_NOTICE_KINDS))
+                               .order_by(Notice.published_at, Notice.id).limit(1))
+    number = notice.document.number if notice is not None and notice.document is not None else ""
+    return tender_url(tender) + (f"（{notice.title}，编号 {number}）" if number else "")
+
+
 def result_notice_body(tender: Tender, award: Award, committee: Committee, *, published_on: date, runs_until: date,
                        challenge_last_day: date) -> str:
     """The text of the result notice (中标/成交结果公告, 87-69): one paragraph a line, in Chinese."""
@@ -265,6 +290,7 @@ def result_notice_body(tender: Tender, award: Award, committee: Committee, *, pu
         f"{words.winner}：{supplier.name}",
         f"供应商地址：{supplier.address or '—'}；统一社会信用代码：{supplier.credit_code or '—'}",
         f"{words.amount}：{format_money(award.amount)}（{rmb_upper(award.amount)}）",
+        f"采购文件：{_documents_reference(tender)}",
         f"评审方法：{words.evaluation}",
         f"{words.committee}名单：{_member_names(committee)}",
         f"公告期限：自本公告发布之日起{rules.RESULT_NOTICE_RUNS_WORKING_DAYS}个工作日（{published_on.isoformat()}"
@@ -310,9 +336,30 @@ def award_letter_context(tender: Tender, award: Award) -> dict:
 # --- Awarding ---------------------------------------------------------------------------------------------------------
 
 
+def agreed_price_at_closing(committee: Committee) -> Decimal | None:
+    """The single-source price the negotiators' record was closed on (their last closing), or None if unknown."""
+    entry = db.session.scalar(sa.select(AuditEntry).where(
+        AuditEntry.action == "scoring.closed", AuditEntry.subject_type == "Committee",
+        AuditEntry.subject_id == str(committee.id)).order_by(AuditEntry.seq.desc()).limit(1))
+    value = json.loads(entry.new_values).get("agreed_price") if entry is not None and entry.new_values else None
+    return Decimal(value) if value is not None else None
+
+
+def _check_frozen_price(tender: Tender, committee: Committee, row: ResultRow) -> None:
+    """A single source is awarded at the price of the record its negotiators confirmed, never at a later one."""
+    if tender.method != Method.SINGLE_SOURCE:
+        return
+    frozen = agreed_price_at_closing(committee)
+    if frozen is not None and frozen != row.price:
+        raise Conflict(_l("The agreed price was changed after the negotiators closed their record (%(old)s then, "
+                          "%(new)s now): the award can only be made at the price of the confirmed record."),
+                       old=format_money(frozen), new=format_money(row.price))
+
+
 def _award(tender: Tender, row: ResultRow, *, actor: User | None, deemed: bool, now: datetime) -> Award:
     """Award ``row``: the award, AWARDED, the result notice at once, the award letter, notifications, audit."""
     committee = _committee(tender)
+    _check_frozen_price(tender, committee, row)
     calendar = load_calendar()
     published_on = local_date(now)
     runs_until = rules.result_notice_ends(published_on, calendar)
@@ -414,15 +461,45 @@ def deem_awards(now: datetime) -> int:
     return count
 
 
+def correction_notice_body(tender: Tender, award: Award, reason: str, *, published_on: date) -> str:
+    """The 更正公告 withdrawing a published result: which result, why, and what follows. In Chinese."""
+    words = terms(tender)
+    published = award.notice.published_at if award.notice is not None else award.decided_at
+    lines = [
+        f"项目编号：{tender.reference}",
+        f"项目名称：{tender.title}",
+        f"采购人：{tender.bureau.name}",
+        f"采购方式：{words.method}",
+        f"更正事项：{local_date(published).isoformat()}发布的{words.notice}（{words.winner}：{award.supplier.name}，"
+        f"{words.amount}：{format_money(award.amount)}）撤销，原{words.letter}作废。",
+        f"撤销原因：{reason}",
+        "其他内容不变。后续结果将另行公告。",
+        f"公告日期：{published_on.isoformat()}",
+    ]
+    return "\n".join(lines)
+
+
 def _annul(award: Award, reason: str, *, actor: User | None, now: datetime) -> None:
+    """Annul an award: a correction notice (更正公告) withdraws its published result and every bidder is told."""
     award.status, award.annulled_at, award.annulled_reason = AwardStatus.ANNULLED, now, reason
     db.session.flush()
-    audit.record("award.annulled", award, actor=actor, now=now, old={"status": AwardStatus.ACTIVE},
-                 new={"status": AwardStatus.ANNULLED, "reason": reason})
     tender = award.tender
-    notify_many(_users_of([award.supplier_id]), "award_annulled",
-                {"title": tender.title, "reference": tender.reference, "reason": reason},
+    correction = None
+    if award.notice_id is not None:
+        correction = publish_notice(
+            NoticeKind.CORRECTION, bureau=tender.bureau, title=f"{tender.title}（{terms(tender).notice}更正公告）",
+            body=correction_notice_body(tender, award, reason, published_on=local_date(now)), now=now,
+            tender=tender, actor=actor)
+    audit.record("award.annulled", award, actor=actor, now=now, old={"status": AwardStatus.ACTIVE},
+                 new={"status": AwardStatus.ANNULLED, "reason": reason,
+                      "correction_notice": correction.document.number if correction is not None else None})
+    context = {"title": tender.title, "reference": tender.reference, "reason": reason,
+               "winner": award.supplier.name}
+    notify_many(_users_of([award.supplier_id]), "award_annulled", context,
                 link=services.tender_link(tender), now=now)
+    notify_many(_users_of(bidder_ids(tender) - {award.supplier_id}), "result_withdrawn", context,
+                link=f"/notices/{correction.id}" if correction is not None else services.tender_link(tender),
+                now=now)
 
 
 def pass_over(tender: Tender, *, supplier_id: int, reason: str, note: str, actor: User, now: datetime) -> PassOver:
@@ -463,6 +540,10 @@ def pass_over(tender: Tender, *, supplier_id: int, reason: str, note: str, actor
     if award is not None:
         _annul(award, f"{label}: {note}", actor=actor, now=now)
         services._transition(tender, TenderStatus.EVALUATING, actor=actor, now=now, action="tender.award_annulled")
+    else:
+        notify_many(_users_of([supplier_id]), "award_passed_over",
+                    {"title": tender.title, "reference": tender.reference, "reason": label, "note": note},
+                    link=services.tender_link(tender), now=now)
     if not candidates(committee):
         with force_locale(_default_locale()):
             failure = _("Every candidate has declined or been disqualified; no supplier can be awarded (R49).")
@@ -592,7 +673,7 @@ def _reopen_committee(committee: Committee, *, actor: User, now: datetime) -> No
     members = [m.user for m in committee.members if m.status == MemberStatus.ACTIVE and m.user.is_active]
     notify_many(members, "challenge_reevaluation", {"title": tender.title, "reference": tender.reference,
                                                     "round": committee.round},
-                link=services.tender_link(tender), now=now)
+                link=evaluation_link(tender), now=now)
 
 
 def answer_challenge(challenge: Challenge, *, upheld: bool, remedy: str | None, answer: str, actor: User,
@@ -608,6 +689,8 @@ def answer_challenge(challenge: Challenge, *, upheld: bool, remedy: str | None, 
         raise DomainError(_l("Write the answer to the challenge; it goes to the challenger and the other bidders."))
     if upheld and remedy not in set(Remedy):
         raise DomainError(_l("An upheld challenge needs its remedy: re-evaluation or a new procurement."))
+    if upheld:
+        _check_remedy_possible(tender, remedy)
     if not upheld:
         remedy = None
     old = {"status": challenge.status, "could_change_result": challenge.could_change_result}
@@ -630,8 +713,17 @@ def answer_challenge(challenge: Challenge, *, upheld: bool, remedy: str | None, 
     return challenge
 
 
+def _check_remedy_possible(tender: Tender, remedy: str) -> None:
+    """A re-evaluation needs a procurement still under way; one that failed or was concluded cannot go back."""
+    if remedy == Remedy.REEVALUATE and tender.status not in (TenderStatus.AWARDED, TenderStatus.EVALUATING):
+        raise Conflict(_l("The procurement can no longer be evaluated again (it has ended); answer with a new "
+                          "procurement as the remedy, or not upheld."))
+
+
 def _apply_remedy(tender: Tender, challenge: Challenge, remedy: str, *, actor: User, now: datetime) -> None:
-    award = challenge.award if challenge.award.status == AwardStatus.ACTIVE else None
+    """The remedy acts on the tender's award in force, whichever award the challenge was filed against (a pass-over
+    may have replaced it since): it is annulled, then the committee evaluates again or the procurement fails."""
+    award = active_award(tender)
     with force_locale(_default_locale()):
         reason = _("Challenge upheld: %(remedy)s", remedy=str(REMEDY_LABELS[Remedy(remedy)]))
     if award is not None:
@@ -642,9 +734,11 @@ def _apply_remedy(tender: Tender, challenge: Challenge, remedy: str, *, actor: U
                 failure = _("A challenge of the result was upheld and the procurement starts again (94-16).")
             services.fail_tender(tender, reason=failure, actor=actor, now=now)
         return
-    if award is not None and tender.status == TenderStatus.AWARDED:
+    if tender.status == TenderStatus.AWARDED:
         services._transition(tender, TenderStatus.EVALUATING, actor=actor, now=now, action="tender.award_annulled")
-        _reopen_committee(_committee(tender), actor=actor, now=now)
+    committee = _committee(tender)
+    if committee.scoring_closed_at is not None or committee.report_completed_at is not None:
+        _reopen_committee(committee, actor=actor, now=now)
 
 
 def mark_not_affecting(challenge: Challenge, *, reason: str, actor: User, now: datetime) -> Challenge:
@@ -666,15 +760,16 @@ def mark_not_affecting(challenge: Challenge, *, reason: str, actor: User, now: d
 
 def contract_block_reason(tender: Tender, now: datetime) -> str | None:
     """Why a contract cannot be signed yet (translated), or None: an active award whose challenge period is over and
-    no open challenge that could change the result (L52, R54)."""
+    no open challenge of the tender that could change the result (L52, R54)."""
     award = active_award(tender)
     if award is None:
         return _("The tender has no award in force.")
     if award.challenge_last_day is None or local_date(now) <= award.challenge_last_day:
         return _("The challenge period (质疑期) runs until %(date)s; the contract can be signed from the next day.",
                  date=award.challenge_last_day.isoformat() if award.challenge_last_day else "-")
+    # Whatever award a challenge was filed against: one filed before a pass-over may still change the result.
     pending = db.session.scalar(sa.select(sa.func.count(Challenge.id)).where(
-        Challenge.award_id == award.id, Challenge.status == ChallengeStatus.OPEN,
+        Challenge.tender_id == tender.id, Challenge.status == ChallengeStatus.OPEN,
         Challenge.could_change_result.is_(True)))
     if pending:
         return _("A challenge (质疑) that could change the result has not been answered yet; signing waits (R54).")
@@ -739,6 +834,11 @@ def record_complaint(tender: Tender, *, challenge_id: int | None, supplier_id: i
             raise DomainError(_l("Choose one of this supplier's challenges of this tender."))
     if filed_on is None or filed_on > local_date(now):
         raise DomainError(_l("The complaint's filing date cannot be in the future."))
+    last_day = complaint_last_day(challenge) if challenge is not None else None
+    if last_day is not None and filed_on > last_day:
+        raise DomainError(_l("A complaint (投诉) about this challenge could be filed until %(date)s, %(days)s working "
+                             "days after the answer was due (L55, 94-17); one filed on %(filed)s is out of time."),
+                          date=last_day.isoformat(), days=rules.COMPLAINT_WORKING_DAYS, filed=filed_on.isoformat())
     summary = (summary or "").strip()
     if len(summary) < NOTE_MIN_CHARS:
         raise DomainError(_l("Summarise the complaint."))

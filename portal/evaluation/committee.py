@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -35,10 +35,12 @@ from portal.evaluation.models import (
     QualificationCheck,
     ScoreSheet,
 )
-from portal.evaluation.results import opened_bids, qualified_bids
+from portal.evaluation.results import committee_for, failed_requirements, opened_bids, qualified_bids
 from portal.extensions import db
 from portal.notify import notify_many
+from portal.pdf import BEIJING
 from portal.permissions import Role
+from portal.tenders import bidding
 from portal.tenders import rules as tender_rules
 from portal.tenders import services as tender_services
 from portal.tenders.models import Bid, EvaluationMethod, Method, Tender, TenderStatus
@@ -287,8 +289,26 @@ def _replace(committee: Committee, member: CommitteeMember, *, reason: str, acto
     audit.record("committee.member_replaced", committee, actor=actor, now=now,
                  old={"member": member.id, "user": member.user_id, "status": old_status, "chair": was_chair},
                  new={"member": new.id, "user": new.user_id, "kind": new.kind, "reason": reason, **new_values})
+    if committee.scoring_closed_at is not None:
+        _reopen_scoring(committee, actor=actor, now=now)
     _notify_drawn([db.session.get(User, new.user_id)], tender, now=now)
     return new
+
+
+def _reopen_scoring(committee: Committee, *, actor: User, now: datetime) -> None:
+    """A member replaced after the scoring was closed: the replaced member's opinions are void (87-49), so the
+    scoring reopens for the new member and every confirmation of the report is cleared."""
+    confirmed = [m.id for m in committee.members if m.report_confirmed_at is not None]
+    old = {"scoring_closed_at": committee.scoring_closed_at, "confirmed": confirmed}
+    committee.scoring_closed_at = None
+    for seat in committee.members:
+        seat.report_confirmed_at, seat.report_dissent = None, ""
+    db.session.flush()
+    audit.record("committee.scoring_reopened", committee, actor=actor, now=now, old=old,
+                 new={"scoring_closed_at": None, "reason": "member replaced after the scoring was closed"})
+    tender = committee.tender
+    notify_many([m.user for m in committee.sitting if m.is_active], "scoring_reopened",
+                {"title": tender.title, "reference": tender.reference}, link=evaluation_link(tender), now=now)
 
 
 def declare(member: CommitteeMember, *, conflict: bool, note: str, actor: User, now: datetime
@@ -366,6 +386,9 @@ def set_chair(committee: Committee, member: CommitteeMember, *, actor: User, now
     db.session.flush()
     audit.record("committee.chair_set", committee, actor=actor, now=now, old={"chair": old},
                  new={"chair": member.id, "user": member.user_id})
+    tender = committee.tender
+    notify_many([member.user], "committee_chair", {"title": tender.title, "reference": tender.reference},
+                link=evaluation_link(tender), now=now)
 
 
 # --- Qualification and compliance review (87-44, 87-63, 74-37) -----------------------------------------------
@@ -452,6 +475,22 @@ def abnormally_low_threshold() -> Decimal:
     return Decimal(current_app.config.get("ABNORMALLY_LOW_THRESHOLD", rules.ABNORMALLY_LOW_THRESHOLD))
 
 
+def justification_period() -> timedelta:
+    """The time a bidder gets to justify an abnormally low price in writing (a setting; 87-60, house rule)."""
+    return timedelta(hours=int(current_app.config.get("LOW_PRICE_JUSTIFICATION_HOURS",
+                                                      rules.LOW_PRICE_JUSTIFICATION_HOURS)))
+
+
+def beijing_text(instant: datetime | None) -> str:
+    """A time for a notification or an error message: Beijing time, to the minute."""
+    return instant.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if instant else ""
+
+
+def justification_overdue(inquiry: LowPriceInquiry, now: datetime) -> bool:
+    """Whether the time for the justification has run out with none given."""
+    return inquiry.justified_at is None and inquiry.due_at is not None and now >= inquiry.due_at
+
+
 def close_qualification(committee: Committee, *, actor: User, now: datetime) -> str:
     """The chair closes the review once every opened bid has a finding on every requirement.
 
@@ -484,17 +523,24 @@ def close_qualification(committee: Committee, *, actor: User, now: datetime) -> 
     low: set = set()
     if tender.evaluation_method == EvaluationMethod.COMPREHENSIVE:
         low = rules.abnormally_low_bids({b.id: b.opened_price for b in qualified}, abnormally_low_threshold())
-    inquiries = [LowPriceInquiry(committee_id=committee.id, bid_id=bid.id, requested_at=now)
+    due_at = now + justification_period()
+    inquiries = [LowPriceInquiry(committee_id=committee.id, bid_id=bid.id, requested_at=now, due_at=due_at)
                  for bid in qualified if bid.id in low]
     db.session.add_all(inquiries)
     db.session.flush()
     audit.record("qualification.closed", committee, actor=actor, now=now,
                  new=summary | {"outcome": "closed", "low_price_inquiries": [i.bid_id for i in inquiries],
-                                "threshold": abnormally_low_threshold()})
+                                "threshold": abnormally_low_threshold(),
+                                "justification_due_at": due_at if inquiries else None})
     for inquiry in inquiries:
         notify_many(active_users([inquiry.bid.supplier_id]), "low_price_requested",
-                    {"title": tender.title, "reference": tender.reference},
+                    {"title": tender.title, "reference": tender.reference, "due": beijing_text(due_at)},
                     link=evaluation_link(tender, f"low-price/{inquiry.id}"), now=now)
+    comprehensive = tender.evaluation_method == EvaluationMethod.COMPREHENSIVE
+    notify_many([m.user for m in committee.sitting if m.is_active], "qualification_closed",
+                {"title": tender.title, "reference": tender.reference, "qualified": len(qualified),
+                 "scoring": comprehensive, "justifications": len(inquiries)},
+                link=evaluation_link(tender, "sheet" if comprehensive and not inquiries else ""), now=now)
     return "closed"
 
 
@@ -514,6 +560,9 @@ def justify_low_price(inquiry: LowPriceInquiry, text: str, *, actor: User, now: 
         raise Conflict(_l("The committee's work on this tender is over."))
     if inquiry.decided_at is not None:
         raise Conflict(_l("The committee has already decided on this justification."))
+    if inquiry.due_at is not None and now >= inquiry.due_at:
+        raise Conflict(_l("The time for the written justification ended at %(time)s (Beijing time) (87-60).",
+                          time=beijing_text(inquiry.due_at)))
     text = (text or "").strip()
     if len(text) < JUSTIFICATION_MIN:
         raise DomainError(_l("Write the justification in at least %(n)s characters.", n=JUSTIFICATION_MIN))
@@ -532,7 +581,9 @@ def justify_low_price(inquiry: LowPriceInquiry, text: str, *, actor: User, now: 
 def decide_low_price(inquiry: LowPriceInquiry, *, accepted: bool, note: str, actor: User, now: datetime) -> str:
     """The chair records whether the justification is accepted; a rejected bid is invalid (87-60).
 
-    Returns "accepted", "rejected", or "failed" when the rejection leaves fewer than 3 qualified bids.
+    Without a justification the chair can only wait until the inquiry's due time; after it, the chair may find
+    the price unjustified (rejected), never accept it. Returns "accepted", "rejected", or "failed" when the
+    rejection leaves fewer than 3 qualified bids.
     """
     committee = _lock(inquiry_committee(inquiry))
     _check_chair(committee, actor)
@@ -542,7 +593,14 @@ def decide_low_price(inquiry: LowPriceInquiry, *, accepted: bool, note: str, act
     if inquiry.decided_at is not None:
         raise Conflict(_l("The committee has already decided on this justification."))
     if inquiry.justified_at is None:
-        raise DomainError(_l("The bidder has not given its written justification yet."))
+        if not justification_overdue(inquiry, now):
+            if inquiry.due_at is not None:
+                raise DomainError(_l("The bidder has not given its written justification yet; it has until "
+                                     "%(time)s (Beijing time).", time=beijing_text(inquiry.due_at)))
+            raise DomainError(_l("The bidder has not given its written justification yet."))
+        if accepted:
+            raise DomainError(_l("No justification was given in time: the price cannot be accepted as justified; "
+                                 "the bid can only be found invalid (87-60)."))
     note = (note or "").strip()
     if not accepted and len(note) < NOTE_MIN:
         raise DomainError(_l("Give the committee's reason for rejecting the justification."))
@@ -550,7 +608,8 @@ def decide_low_price(inquiry: LowPriceInquiry, *, accepted: bool, note: str, act
     inquiry.decided_at, inquiry.decided_by_id = now, actor.id
     db.session.flush()
     audit.record("low_price.decided", inquiry, actor=actor, now=now,
-                 new={"bid": inquiry.bid_id, "accepted": accepted, "note": note})
+                 new={"bid": inquiry.bid_id, "accepted": accepted, "note": note,
+                      "justified": inquiry.justified_at is not None, "due_at": inquiry.due_at})
     notify_many(active_users([inquiry.bid.supplier_id]), "low_price_decided",
                 {"title": tender.title, "reference": tender.reference, "accepted": accepted, "note": note},
                 link=evaluation_link(tender, f"low-price/{inquiry.id}"), now=now)
@@ -561,6 +620,29 @@ def decide_low_price(inquiry: LowPriceInquiry, *, accepted: bool, note: str, act
         _fail_for_too_few(committee, remaining, actor=actor, now=now)
         return "failed"
     return "rejected"
+
+
+# --- Negotiation: who may still give a final quote (74-37) -------------------------------------------------------
+
+
+def failed_qualification(tender: Tender, organisation) -> bool:
+    """Whether the organisation's first response failed the committee's closed qualification review."""
+    if organisation is None or tender.method == Method.SINGLE_SOURCE:
+        return False
+    committee = committee_for(tender)
+    if committee is None or committee.qualification_closed_at is None:
+        return False
+    failed = set(failed_requirements(committee))
+    return any(bid.id in failed for bid in opened_bids(tender) if bid.supplier_id == organisation.id)
+
+
+def final_quote_refusal(tender: Tender, organisation) -> DomainError | None:
+    """Registered with tenders.bidding: a supplier out after the qualification review gives no final quote."""
+    if tender.method != Method.NEGOTIATION or not failed_qualification(tender, organisation):
+        return None
+    return bidding.NotEligible(_l("Your response did not pass the qualification and compliance review "
+                                  "(资格性和符合性审查): you are out of the negotiation and cannot give a final "
+                                  "quote."))
 
 
 # --- Dashboards ---------------------------------------------------------------------------------------------------

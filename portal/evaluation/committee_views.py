@@ -318,8 +318,11 @@ def low_price(tender_id, inquiry_id):
     elif inquiry.justified_at:
         form.text.data = inquiry.justification
     chair = service.is_chair(committee, current_user)
+    now = utcnow()
     return _render("low_price.html", tender=committee.tender, committee=committee, inquiry=inquiry, own=own,
                    form=form, chair=chair, decision_form=LowPriceDecisionForm() if chair else None,
+                   time_over=inquiry.due_at is not None and now >= inquiry.due_at,
+                   overdue=service.justification_overdue(inquiry, now),
                    threshold_pct=f"{(service.abnormally_low_threshold() * 100).normalize():f}%")
 
 
@@ -362,7 +365,7 @@ def detail_links(tender: Tender) -> dict:
     """What the tender's page links to: the evaluation (for those who may see it) and a pending justification."""
     committee = committee_for(tender)
     user = current_user
-    links = {"overview": False, "seat": None, "inquiries": []}
+    links = {"overview": False, "seat": None, "inquiries": [], "out_of_negotiation": False}
     if committee is None:
         links["overview"] = tender.can_oversee(user) and service.can_form_committee(tender)
         return links
@@ -373,6 +376,8 @@ def detail_links(tender: Tender) -> dict:
             sa.select(LowPriceInquiry).join(Bid, Bid.id == LowPriceInquiry.bid_id)
             .where(LowPriceInquiry.committee_id == committee.id, Bid.supplier_id == user.organisation_id,
                    LowPriceInquiry.decided_at.is_(None))))
+        links["out_of_negotiation"] = (tender.method == Method.NEGOTIATION and tender.status in service.WORKING
+                                       and service.failed_qualification(tender, user.organisation))
     return links
 
 

@@ -164,6 +164,9 @@ class LowPriceInquiry(db.Model):
     committee_id: Mapped[int] = mapped_column(sa.ForeignKey("evaluation_committees.id"), nullable=False, index=True)
     bid_id: Mapped[int] = mapped_column(sa.ForeignKey("bids.id"), nullable=False, index=True)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The end of the time given for the written justification (LOW_PRICE_JUSTIFICATION_HOURS after the request);
+    # None for inquiries made before the portal set one.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     justification: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
     justified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     justified_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

@@ -8,7 +8,7 @@ Which bids take part, by method:
 - open and invited tenders (综合评分法): every opened live bid that passed every requirement and whose
   abnormally low price, if any, was justified; ranked by total, then price, then tie break (87-57);
 - competitive negotiation: the final quotes of the suppliers whose first response passed every
-  requirement; ranked by price, then tie break (74-35);
+  requirement, at least 3 of them (74-37); ranked by price, then tie break (74-35);
 - single source: the one supplier at the agreed price.
 """
 
@@ -32,7 +32,7 @@ from portal.evaluation.models import (
 )
 from portal.extensions import db
 from portal.tenders.models import Bid, BidKind, BidStatus, EvaluationMethod, Method, Tender
-from portal.tenders.rules import Problem
+from portal.tenders.rules import MIN_NEGOTIATION_SUPPLIERS, Problem
 
 
 def opened_bids(tender: Tender) -> list[Bid]:
@@ -90,10 +90,60 @@ def submitted_sheets(committee: Committee) -> dict[int, dict[int, dict[int, Deci
     return {bid: dict(members) for bid, members in sheets.items()}
 
 
-def tie_breaks(committee: Committee) -> dict[int, int]:
-    """The recorded tie-break positions of the committee's current round, by bid id."""
-    return dict(db.session.execute(sa.select(TieBreak.bid_id, TieBreak.position).where(
-        TieBreak.committee_id == committee.id, TieBreak.round == committee.round)).all())
+@dataclass(frozen=True)
+class TieDecision:
+    """One recorded decision between tied bids: the rows one ``scoring.decide_tie`` wrote together."""
+
+    round: int
+    rows: tuple[TieBreak, ...]
+
+    @property
+    def positions(self) -> dict[int, int]:
+        return {row.bid_id: row.position for row in self.rows}
+
+
+def tie_decisions(committee: Committee) -> list[TieDecision]:
+    """Every tie decision of the committee in every round, the newest first.
+
+    A decision's rows share their round, time, officer, seed and note and were written in order of position
+    from 1, so a new decision starts wherever one of these changes or the position starts again at 1.
+    """
+    rows = db.session.scalars(sa.select(TieBreak).where(TieBreak.committee_id == committee.id)
+                              .order_by(TieBreak.round, TieBreak.id))
+    decisions: list[list[TieBreak]] = []
+    for row in rows:
+        last = decisions[-1][-1] if decisions else None
+        same = last is not None and row.position != 1 and (
+            (last.round, last.decided_at, last.decided_by_id, last.seed, last.note)
+            == (row.round, row.decided_at, row.decided_by_id, row.seed, row.note))
+        if same:
+            decisions[-1].append(row)
+        else:
+            decisions.append([row])
+    return [TieDecision(group[0].round, tuple(group)) for group in reversed(decisions)]
+
+
+def _decided_ties(committee: Committee, groups: list[list[int]]) -> list[TieDecision]:
+    """For each group of bids tied now, the newest decision between exactly these bids, in any round.
+
+    A re-evaluation (a new round) thus keeps a tie already decided, by lot or by the documents, as long as the
+    same bids still tie: a new round cannot draw the lot again. A tie between other bids needs a new decision.
+    """
+    if not groups:
+        return []
+    decisions = tie_decisions(committee)
+    applied = []
+    for group in groups:
+        decision = next((d for d in decisions if set(d.positions) == set(group)), None)
+        if decision is not None:
+            applied.append(decision)
+    return applied
+
+
+def tie_breaks(committee: Committee, groups: list[list[int]]) -> tuple[dict[int, int], list[TieDecision]]:
+    """The tie-break positions by bid id for the groups of bids tied now, and the decisions they come from."""
+    applied = _decided_ties(committee, groups)
+    return {bid_id: position for d in applied for bid_id, position in d.positions.items()}, applied
 
 
 @dataclass(frozen=True)
@@ -117,6 +167,7 @@ class Results:
 
     rows: list[ResultRow]
     problems: list[Problem]
+    ties: list[TieDecision] = field(default_factory=list)  # the tie decisions the ranking applies
 
     @property
     def ranked(self) -> bool:
@@ -151,12 +202,14 @@ def _comprehensive(committee: Committee, bids: list[Bid]) -> Results:
                               tender.price_weight)
     rows = [ResultRow(b.supplier_id, b.supplier.name, b.id, b.opened_price, scored[b.id].quality,
                       scored[b.id].price_score, scored[b.id].total, scored[b.id].criterion_means) for b in bids]
-    breaks = tie_breaks(committee)
+    tied = [p.params["ids"] for p in rules.tie_problems(
+        [rules.Candidate(row.bid_id, row.total, row.price) for row in rows])]
+    breaks, applied = tie_breaks(committee, tied)
     candidates = [rules.Candidate(row.bid_id, row.total, row.price, breaks.get(row.bid_id)) for row in rows]
     tie = rules.tie_problems(candidates)
     if tie or problems:
-        return Results(rows, problems + tie)
-    return Results(_rank_rows(rows, rules.rank(candidates)), [])
+        return Results(rows, problems + tie, applied)
+    return Results(_rank_rows(rows, rules.rank(candidates)), [], applied)
 
 
 def _lowest_price(committee: Committee, bids: list[Bid]) -> Results:
@@ -165,12 +218,16 @@ def _lowest_price(committee: Committee, bids: list[Bid]) -> Results:
             for b in bids if b.supplier_id in quotes]
     if not quotes:
         return Results(rows, [Problem("final_quotes_pending")])
-    breaks = tie_breaks(committee)
+    if len(rows) < MIN_NEGOTIATION_SUPPLIERS:  # a quote of a supplier out after the review does not count
+        return Results(rows, [Problem("too_few_final_quotes", "74-37",
+                                      {"count": len(rows), "min": MIN_NEGOTIATION_SUPPLIERS})])
+    tied = [p.params["ids"] for p in rules.price_tie_problems([rules.Quote(row.bid_id, row.price) for row in rows])]
+    breaks, applied = tie_breaks(committee, tied)
     offers = [rules.Quote(row.bid_id, row.price, breaks.get(row.bid_id)) for row in rows]
     tie = rules.price_tie_problems(offers)
     if tie:
-        return Results(rows, tie)
-    return Results(_rank_rows(rows, rules.rank_by_price(offers)), [])
+        return Results(rows, tie, applied)
+    return Results(_rank_rows(rows, rules.rank_by_price(offers)), [], applied)
 
 
 def results(committee: Committee) -> Results:

@@ -45,6 +45,10 @@ ABNORMALLY_LOW_THRESHOLD = Decimal("0.20")  # default setting; the law sets no p
 # With fewer than 2 other valid bids there is no market to compare with: the trigger stays silent and the
 # committee judges alone (87-60 leaves the finding to it). House reading.
 ABNORMALLY_LOW_MIN_OTHER_BIDS = 2
+# House rule, default setting: 87-60 has the committee ask for the written justification on the site (现场) and
+# within a reasonable time (在评标现场合理的时间内); online, the bidder gets this many hours from the request. After
+# them, with no justification, the chair may find the price unjustified and the bid invalid.
+LOW_PRICE_JUSTIFICATION_HOURS = 24
 
 # --- Award and challenges (RULES-CN F.28-F.29, G.32-G.33) ---------------------------------------------
 REPORT_WORKING_DAYS = 2  # the report reaches the purchaser within 2 WD of the evaluation (87-68)

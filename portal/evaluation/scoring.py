@@ -24,6 +24,9 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
@@ -52,10 +55,14 @@ from portal.i18n import format_money
 from portal.notify import notify, notify_many
 from portal.pdf import BEIJING, GeneratedDocument, issue_document
 from portal.permissions import Role
+from portal.tenders import services as tender_services
 from portal.tenders.models import Bid, EvaluationMethod, Method, Tender, TenderStatus
 from portal.tenders.rules import Problem, local_date
 
 REPORT_PREFIX = "PB"  # 评标报告 document numbers: PB-2026-00001
+# Reasons of 87-64 that rest on the committee's finding, not the member's own correction: the chair's re-check
+# of the score records that finding (an addition error or a score outside its range the member corrects alone).
+COMMITTEE_FINDINGS = frozenset({rules.ChangeReason.OBJECTIVE_INCONSISTENT, rules.ChangeReason.ABNORMAL_SCORE})
 REPORT_TEMPLATE = "document.html"
 
 # The translated message of each problem the scoring and the results can raise; the article is appended.
@@ -73,6 +80,8 @@ PROBLEM_MESSAGES = {
     "scoring_incomplete": _l("Not every member has submitted a complete score sheet yet."),
     "final_quotes_pending": _l("The final quotes (最后报价) have not been opened yet."),
     "agreement_pending": _l("The agreed price has not been recorded yet."),
+    "too_few_final_quotes": _l("Only %(count)s supplier(s) that passed the qualification and compliance review "
+                               "gave a final quote; with fewer than %(min)s the negotiation ends."),
     "tie_undecided": _l("%(bidders)s tie: the bureau must record how the tie is decided, by the method in the "
                         "tender documents or else by lot."),
 }
@@ -422,9 +431,9 @@ def request_recheck(committee: Committee, member: CommitteeMember, bid_id: int, 
     chair = committee.chair
     if chair is None or chair.user_id != actor.id or not chair.is_active or not can_see_deviations(committee, actor):
         raise NotAllowed(_l("Only the chair, once their own sheet is submitted, can ask for a re-check."))
+    # Also after the closing, until the report is complete: a score the committee finds abnormal or an objective
+    # item scored inconsistently is corrected only on its finding (87-64), which a re-check records.
     _check_not_frozen(committee)
-    if committee.scoring_closed_at is not None:
-        raise Conflict(_l("The scoring has been closed."))
     if member.committee_id != committee.id or member.status != MemberStatus.ACTIVE:
         raise DomainError(_l("Choose a sitting member of this committee."))
     if not note.strip():
@@ -434,10 +443,7 @@ def request_recheck(committee: Committee, member: CommitteeMember, bid_id: int, 
         raise Conflict(_l("A re-check can be asked for only on a submitted sheet."))
     if _score_of(committee, member.id, bid_id, criterion_id) is None:
         raise DomainError(_l("That member has no such score."))
-    open_already = db.session.scalar(sa.select(Recheck.id).where(
-        Recheck.committee_id == committee.id, Recheck.member_id == member.id, Recheck.bid_id == bid_id,
-        Recheck.criterion_id == criterion_id, Recheck.resolved_at.is_(None)))
-    if open_already is not None:
+    if _open_recheck(committee, member.id, bid_id, criterion_id) is not None:
         raise Conflict(_l("A re-check of this score is already open."))
     recheck = Recheck(committee_id=committee.id, member_id=member.id, bid_id=bid_id, criterion_id=criterion_id,
                       note=note.strip(), requested_by_id=actor.id, requested_at=now)
@@ -451,6 +457,12 @@ def request_recheck(committee: Committee, member: CommitteeMember, bid_id: int, 
                                             "note": recheck.note},
            link=evaluation_link(tender, "sheet"), now=now)
     return recheck
+
+
+def _open_recheck(committee: Committee, member_id: int, bid_id: int, criterion_id: int) -> Recheck | None:
+    return db.session.scalar(sa.select(Recheck).where(
+        Recheck.committee_id == committee.id, Recheck.member_id == member_id, Recheck.bid_id == bid_id,
+        Recheck.criterion_id == criterion_id, Recheck.resolved_at.is_(None)))
 
 
 def open_rechecks(committee: Committee, member: CommitteeMember | None = None) -> list[Recheck]:
@@ -471,6 +483,7 @@ def resolve_recheck(recheck: Recheck, *, keep: bool, new_points: Decimal | None 
     committee = db.session.get(Committee, recheck.committee_id)
     if member.user_id != actor.id or member.status != MemberStatus.ACTIVE:
         raise NotAllowed(_l("Only the member asked can answer a re-check."))
+    _check_not_frozen(committee)
     if recheck.resolved_at is not None:
         raise Conflict(_l("This re-check has already been answered."))
     if keep:
@@ -515,6 +528,11 @@ def change_score(score: Score, new_points: Decimal | None, *, reason: str | None
         raise DomainError(_l("A submitted score changes only for one of the lawful reasons: an addition error, a "
                              "score outside its range, an objective item scored inconsistently, or a score the "
                              "committee finds abnormally high or low (87-64, R44)."))
+    if reason in COMMITTEE_FINDINGS and _open_recheck(committee, member.id, score.bid_id, score.criterion_id) is None:
+        raise DomainError(_l("An objective item scored inconsistently or a score found abnormally high or low is "
+                             "changed only on the committee's finding: the chair must first ask you to re-check "
+                             "this score (87-64). An addition error or a score outside its range you may correct "
+                             "yourself."))
     if not note.strip():
         raise DomainError(_l("Explain the change."))
     if new_points is None:
@@ -625,7 +643,8 @@ def _closing_problems(committee: Committee) -> None:
     if any(m.status == MemberStatus.DRAWN for m in committee.members):
         _raise_results_problems([Problem("declarations_pending")], tender, Conflict)
     if tender.method == Method.SINGLE_SOURCE:
-        if tender.status != TenderStatus.NEGOTIATING:
+        # NEGOTIATING once the price is agreed; EVALUATING again after an upheld challenge sent it back (94-16).
+        if tender.status not in (TenderStatus.NEGOTIATING, TenderStatus.EVALUATING):
             raise Conflict(_l("This single-source procedure is not in negotiation."))
         if tender.agreed_price is None:
             _raise_results_problems([Problem("agreement_pending")], tender, Conflict)
@@ -643,18 +662,23 @@ def _closing_problems(committee: Committee) -> None:
                if m.id not in sheets or sheets[m.id].submitted_at is None]
     if waiting:
         raise Conflict(_l("These members have not submitted their sheets yet: %(names)s.", names="、".join(waiting)))
+    waiting = _open_rechecks_of_sitting(committee)
+    if waiting:
+        raise Conflict(_l("%(count)s re-check(s) have not been answered yet.", count=waiting))
+
+
+def _open_rechecks_of_sitting(committee: Committee) -> int:
     active = {m.id for m in _active_members(committee)}
-    open_rechecks = db.session.scalar(sa.select(sa.func.count(Recheck.id)).where(
+    return db.session.scalar(sa.select(sa.func.count(Recheck.id)).where(
         Recheck.committee_id == committee.id, Recheck.resolved_at.is_(None), Recheck.member_id.in_(active)))
-    if open_rechecks:
-        raise Conflict(_l("%(count)s re-check(s) have not been answered yet.", count=open_rechecks))
 
 
 def close_scoring(committee: Committee, *, actor: User, now: datetime) -> str:
     """The chair closes the scoring once the ranking is decided; the members are asked to confirm the report.
 
     Returns "closed", or "tie" when only a tie keeps the ranking undecided: the bureau's officers are then
-    told to record a decision (87-68), and the scoring stays open.
+    told to record a decision (87-68), and the scoring stays open; or "failed" when fewer than 3 suppliers that
+    passed the qualification review gave a final quote: the negotiation ends (74-37).
     """
     committee = _lock_committee(committee)
     tender = committee.tender
@@ -669,6 +693,15 @@ def close_scoring(committee: Committee, *, actor: User, now: datetime) -> str:
         raise NotAllowed(_l("Only the chair closes the scoring."))
     _closing_problems(committee)
     outcome = results.results(committee)
+    too_few = next((p for p in outcome.problems if p.code == "too_few_final_quotes"), None)
+    if too_few is not None:
+        audit.record("scoring.closed", committee, actor=actor, now=now,
+                     new={"round": committee.round, "outcome": "failed", "final_quotes": too_few.params["count"]})
+        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):  # the reason is published in the notice
+            reason = _("Only %(count)s supplier(s) that passed the qualification and compliance review gave a final "
+                       "quote; with fewer than %(min)s the negotiation ends (74-37).", **too_few.params)
+        tender_services.fail_tender(tender, reason=reason, actor=actor, now=now)
+        return "failed"
     if not outcome.ranked:
         if outcome.problems and all(p.code == "tie_undecided" for p in outcome.problems):
             groups = [p.params["ids"] for p in outcome.problems]
@@ -684,10 +717,11 @@ def close_scoring(committee: Committee, *, actor: User, now: datetime) -> str:
         # a new closing (e.g. after a re-evaluation) needs new confirmations
         member.report_confirmed_at, member.report_dissent = None, ""
     db.session.flush()
+    frozen = {"agreed_price": tender.agreed_price} if tender.method == Method.SINGLE_SOURCE else {}
     audit.record("scoring.closed", committee, actor=actor, now=now,
                  new={"round": committee.round, "ranking": [
                      {"rank": row.rank, "supplier_id": row.supplier_id, "bid_id": row.bid_id, "price": row.price,
-                      "total": row.total} for row in outcome.rows]})
+                      "total": row.total} for row in outcome.rows]} | frozen)
     notify_many(_member_users(committee.sitting), "report_confirm",
                 {"title": tender.title, "reference": tender.reference},
                 link=evaluation_link(tender, "report"), now=now)
@@ -818,16 +852,16 @@ def _changes_section(committee: Committee) -> dict | None:
         "columns": ["成员", "投标人", "评审因素", "原分值", "修改后分值", "修改理由", "说明", "时间"], "rows": rows}
 
 
-def _ties_section(committee: Committee) -> dict | None:
-    ties = list(db.session.scalars(sa.select(TieBreak).where(
-        TieBreak.committee_id == committee.id, TieBreak.round == committee.round)
-        .order_by(TieBreak.decided_at, TieBreak.position)))
-    if not ties:
+def _ties_section(committee: Committee, outcome: results.Results) -> dict | None:
+    if not outcome.ties:
         return None
     names = _opened_bid_names(committee.tender)
-    rows = [[names.get(t.bid_id, ""), str(t.position),
-             f"抽签（随机种子 {t.seed}）" if t.seed else "按采购文件规定的方法", t.note, _beijing(t.decided_at)]
-            for t in ties]
+    rows = []
+    for decision in sorted(outcome.ties, key=lambda d: (d.rows[0].decided_at, d.rows[0].id)):
+        carried = f"（第 {decision.round} 次评审时决定，沿用）" if decision.round != committee.round else ""
+        rows += [[names.get(t.bid_id, ""), str(t.position),
+                  (f"抽签（随机种子 {t.seed}）" if t.seed else "按采购文件规定的方法") + carried, t.note,
+                  _beijing(t.decided_at)] for t in decision.rows]
     return {"heading": "并列名次的决定", "paragraphs": [
         "得分且投标报价相同的，由采购人按采购文件规定的方法确定，采购文件未规定的，随机抽取确定（财政部令第87号第68条）。"],
         "columns": ["投标人", "名次", "决定方式", "说明", "决定时间"], "rows": rows}
@@ -880,7 +914,7 @@ def report_context(committee: Committee) -> dict:
             sections += [s for s in (_changes_section(committee),) if s]
         else:
             sections.append(_negotiation_section(committee, outcome))
-        sections += [s for s in (_ties_section(committee),) if s]
+        sections += [s for s in (_ties_section(committee, outcome),) if s]
     sections.append({"heading": "成员确认", "paragraphs": ["本报告由全体在任成员分别以本人账户（输入本人密码）确认。"],
                      "columns": ["姓名", "身份", "确认时间"],
                      "rows": [[m.user.name, _member_role(committee, m), _beijing(m.report_confirmed_at) or "尚未确认"]
@@ -928,6 +962,13 @@ def confirm_report(committee: Committee, member: CommitteeMember, *, actor: User
         raise Conflict(_l("The scoring has not been closed yet: there is no report to confirm."))
     if member.report_confirmed_at is not None:
         raise Conflict(_l("You have already confirmed this report."))
+    outcome = results.results(committee)
+    if not outcome.ranked:  # no report is issued on an incomplete or undecided scoring
+        _raise_results_problems(outcome.problems or [Problem("scoring_incomplete")], committee.tender, Conflict)
+    waiting = _open_rechecks_of_sitting(committee)
+    if waiting:
+        raise Conflict(_l("%(count)s re-check(s) have not been answered yet: the report waits for them.",
+                          count=waiting))
     member.report_confirmed_at, member.report_dissent = now, dissent.strip()
     db.session.flush()
     audit.record("evaluation_report.confirmed", committee, actor=actor, now=now,
@@ -967,12 +1008,14 @@ def scoring_progress(committee: Committee, user) -> dict:
     outcome = results.results(committee)
     overseer = tender.can_oversee(user)
     # Totals come from the members' points: a member sees them once their own sheet is in, the bureau once the
-    # scoring is closed. A ranking by price (negotiation, single source) holds no member's opinion.
+    # scoring is closed. A ranking by price (negotiation, single source) holds no member's opinion: the members see
+    # it at once, the bureau also only once the scoring is closed.
     if comprehensive:
         ranking_visible = outcome.ranked and (committee.scoring_closed_at is not None or (
             member is not None and own is not None and own.submitted_at is not None))
     else:
-        ranking_visible = outcome.ranked and (member is not None or overseer)
+        ranking_visible = outcome.ranked and (member is not None or (overseer and (
+            committee.scoring_closed_at is not None or committee.report_completed_at is not None)))
     ties = [p for p in outcome.problems if p.code == "tie_undecided"]
     return {
         "comprehensive": comprehensive,
@@ -988,7 +1031,7 @@ def scoring_progress(committee: Committee, user) -> dict:
         # The button shows once only the chair's closing (or the bureau's tie decision) is missing.
         "can_close": (is_chair(committee, user) and committee.scoring_closed_at is None
                       and committee.report_completed_at is None
-                      and all(p.code == "tie_undecided" for p in outcome.problems)),
+                      and all(p.code in ("tie_undecided", "too_few_final_quotes") for p in outcome.problems)),
         "can_read_report": can_read_report(committee, user),
         "must_confirm": (member is not None and member.is_active and committee.scoring_closed_at is not None
                          and committee.report_completed_at is None and member.report_confirmed_at is None),

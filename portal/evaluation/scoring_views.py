@@ -8,7 +8,6 @@ own, overseers only once the scoring is closed, suppliers never.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -20,7 +19,7 @@ from portal.db import utcnow
 from portal.errors import DomainError
 from portal.evaluation import results, rules, scoring
 from portal.evaluation.committee import is_chair
-from portal.evaluation.models import CHANGE_REASON_LABELS, CommitteeMember, Recheck, Score, TieBreak
+from portal.evaluation.models import CHANGE_REASON_LABELS, CommitteeMember, Recheck, Score
 from portal.evaluation.scoring_forms import (
     ChangeScoreForm,
     ConfirmReportForm,
@@ -264,10 +263,10 @@ def tie(tender_id):
                 _("The decision on the tie has been recorded."), url_for("evaluation.tie", tender_id=tender_id))):
             return response
         forms[groups.index(group)] = form
-    rows = {row.bid_id: row for row in results.results(committee).rows}
-    decided = list(db.session.scalars(sa.select(TieBreak).where(
-        TieBreak.committee_id == committee.id, TieBreak.round == committee.round)
-        .order_by(TieBreak.decided_at, TieBreak.position)))
+    outcome = results.results(committee)
+    rows = {row.bid_id: row for row in outcome.rows}
+    # The decisions the ranking applies, including one carried from an earlier round for the same tied bids.
+    decided = [t for d in sorted(outcome.ties, key=lambda d: (d.rows[0].decided_at, d.rows[0].id)) for t in d.rows]
     return _render("tie.html", committee, 400 if posted.is_submitted() else 200, groups=list(zip(groups, forms,
                    strict=True)), names=names, rows=rows, decided=decided)
 
@@ -284,6 +283,10 @@ def close_scoring(tender_id):
         flash(str(exc), "danger")
         return redirect(_overview_url(committee.tender))
     db.session.commit()
+    if outcome == "failed":
+        flash(_("Fewer than 3 suppliers that passed the qualification review gave a final quote: the negotiation "
+                "has ended (74-37). The bidders have been told and the failure notice published."), "warning")
+        return redirect(url_for("tenders.detail", tender_id=tender_id))
     if outcome == "tie":
         flash(_("Bids tie on total and price: the bureau has been asked to record how the tie is decided. Close "
                 "the scoring again once it has."), "warning")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -484,6 +485,17 @@ def final_quotes(tender: Tender) -> list[Bid]:
                              Bid.status == BidStatus.SUBMITTED).order_by(Bid.received_at, Bid.id)))
 
 
+# Features built on tenders may refuse a final quote for reasons this module cannot see (the evaluation's
+# qualification review). Each check takes (tender, organisation) and returns a DomainError or None; features
+# register theirs when the app starts (portal.evaluation.init_app), so tenders never imports them.
+FINAL_QUOTE_CHECKS: list[Callable[[Tender, Organisation], DomainError | None]] = []
+
+
+def register_final_quote_check(check: Callable[[Tender, Organisation], DomainError | None]) -> None:
+    if check not in FINAL_QUOTE_CHECKS:
+        FINAL_QUOTE_CHECKS.append(check)
+
+
 def final_quote_refusal(tender: Tender, organisation: Organisation | None, now: datetime) -> DomainError | None:
     """Only suppliers still in the negotiation quote, after a round that asked for final quotes, before its deadline."""
     round_ = current_round(tender) if tender.status == TenderStatus.NEGOTIATING else None
@@ -495,6 +507,10 @@ def final_quote_refusal(tender: Tender, organisation: Organisation | None, now: 
         return NotEligible(_l("Only suppliers still in the negotiation give a final quote."))
     if organisation.status != OrgStatus.ACTIVE or organisation.is_debarred(rules.local_date(now)):
         return NotEligible(_l("Your organisation cannot take part at present (not approved or debarred)."))
+    for check in FINAL_QUOTE_CHECKS:
+        refusal = check(tender, organisation)
+        if refusal is not None:
+            return refusal
     return None
 
 

@@ -385,3 +385,66 @@ def test_the_jobs_are_collected_by_the_scheduler(app):
     assert specs["evaluation.remind_challenges"].func is service.remind_challenges
     assert specs["evaluation.deem_awards"].interval == timedelta(minutes=15)
     assert len(jobs.JOBS) == 2
+
+
+# --- Review fixes ---------------------------------------------------------------------------------------------------
+
+
+def test_the_bureau_sees_no_candidates_before_the_scoring_is_closed(ev):
+    ev.committee.scoring_closed_at = ev.committee.report_completed_at = None
+    db.session.commit()
+    assert results.results(ev.committee).ranked  # every sheet is in: the ranking exists, but is not shown yet
+    with pytest.raises(DomainError, match="closed its scoring"):
+        service.candidates(ev.committee)
+    ev.committee.scoring_closed_at = AT - timedelta(days=1)
+    db.session.commit()
+    assert [row.rank for row in service.candidates(ev.committee)] == [1, 2, 3]
+
+
+def test_result_notice_refers_to_the_tender_documents(app, ev, monkeypatch):
+    monkeypatch.setitem(app.config, "PORTAL_BASE_URL", "https://zfcg.example.cn/")
+    from portal.notices import publish_notice
+
+    notice = publish_notice(NoticeKind.TENDER, bureau=ev.tender.bureau, title=f"{ev.tender.title}（采购公告）",
+                            body="采购公告正文", now=ev.tender.published_at, tender=ev.tender)
+    db.session.commit()
+    award = confirm(ev)
+    body = db.session.get(Notice, award.notice_id).body
+    line = next(line for line in body.splitlines() if line.startswith("采购文件："))
+    assert f"https://zfcg.example.cn/tenders/{ev.tender.id}" in line and notice.document.number in line
+
+
+def test_result_notice_without_a_base_url_gives_the_tender_page(ev):
+    award = confirm(ev)
+    assert f"采购文件：/tenders/{ev.tender.id}" in db.session.get(Notice, award.notice_id).body
+
+
+def test_a_candidate_passed_over_before_the_award_is_told(ev):
+    top = orgs(ev)[2]
+    service.pass_over(ev.tender, supplier_id=top.id, reason=PassOverReason.DECLINED, note="书面声明放弃中标资格",
+                      actor=ev.officers[0], now=AT)
+    db.session.commit()
+    [told] = inbox(ev.suppliers[2])
+    assert told.link == f"/tenders/{ev.tender.id}" and "书面声明放弃中标资格" in told.body
+    assert not inbox(ev.suppliers[0]) and not inbox(ev.suppliers[1])
+
+
+def test_an_annulled_award_is_withdrawn_by_a_correction_notice_and_the_bidders_are_told(ev):
+    first = confirm(ev)
+    later = AT + timedelta(days=1)
+    service.pass_over(ev.tender, supplier_id=orgs(ev)[2].id, reason=PassOverReason.DECLINED, note="拒绝签订合同",
+                      actor=ev.officers[0], now=later)
+    db.session.commit()
+    [correction] = db.session.scalars(sa.select(Notice).where(Notice.tender_id == ev.tender.id,
+                                                              Notice.kind == NoticeKind.CORRECTION)).all()
+    assert correction.title.startswith(ev.tender.title) and correction.document is not None
+    for text in (ev.tender.reference, ev.tender.title, "撤销", orgs(ev)[2].name, "拒绝签订合同", "2026-12-03",
+                 "中标通知书作废"):
+        assert text in correction.body, text
+    assert str(correction.document.number) in db.session.scalar(sa.select(AuditEntry.new_values).where(
+        AuditEntry.action == "award.annulled"))
+    for loser in ev.suppliers[:2]:
+        note = inbox(loser, since=later)[-1]
+        assert note.link == f"/notices/{correction.id}" and orgs(ev)[2].name in note.body
+    assert "拒绝签订合同" in inbox(ev.suppliers[2], since=later)[-1].body  # the former winner: award_annulled
+    assert first.status == AwardStatus.ANNULLED

@@ -19,7 +19,7 @@ from portal.accounts.models import OrgKind
 from portal.audit import AuditEntry
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.evaluation import award as service
-from portal.evaluation.models import AwardStatus, ChallengeStatus, Remedy, ScoreSheet
+from portal.evaluation.models import AwardStatus, ChallengeStatus, PassOverReason, Remedy, ScoreSheet
 from portal.extensions import db
 from portal.files import UploadRejected
 from portal.notices import Notice, NoticeKind
@@ -341,3 +341,84 @@ def test_complaint_refusals(ev, create_user):
     db.session.rollback()
     complaint = service.record_complaint(ev.tender, **values, actor=officer, now=today)
     assert complaint.authority == "河南省财政厅"
+
+
+# --- Review fixes: challenges that outlive their award, complaints out of time ------------------------------------
+
+
+def _replace_the_award(ev, at=bj("2026-12-08")):
+    """The winner declines: its award is annulled and the next candidate is awarded (a new notice)."""
+    first = service.active_award(ev.tender)
+    service.pass_over(ev.tender, supplier_id=first.supplier_id, reason=PassOverReason.DECLINED, note="拒绝签订合同",
+                      actor=ev.officers[0], now=at)
+    second = service.confirm_award(ev.tender, actor=ev.officers[0], now=at)
+    db.session.commit()
+    return first, second
+
+
+def test_a_challenge_of_an_earlier_award_still_blocks_the_contract(ev):
+    filed = challenge(ev, supplier=1, at=bj("2026-12-07"))
+    first, second = _replace_the_award(ev)
+    assert filed.award_id == first.id and second.challenge_last_day == date(2026, 12, 18)
+    assert "R54" in service.contract_block_reason(ev.tender, bj("2026-12-21"))  # the earlier challenge is open
+    service.mark_not_affecting(filed, reason="质疑针对已撤销的中标结果，不影响现结果", actor=ev.officers[0],
+                               now=bj("2026-12-21"))
+    db.session.commit()
+    assert service.contract_block_reason(ev.tender, bj("2026-12-21")) is None
+
+
+def test_upholding_a_challenge_of_an_annulled_award_re_evaluates_the_current_one(ev):
+    filed = challenge(ev, supplier=1, at=bj("2026-12-07"))
+    first, second = _replace_the_award(ev)
+    answered_at = bj("2026-12-10")
+    service.answer_challenge(filed, upheld=True, remedy=Remedy.REEVALUATE, answer="质疑成立，由原评标委员会重新评审。",
+                             actor=ev.officers[0], now=answered_at)
+    db.session.commit()
+    assert second.status == AwardStatus.ANNULLED and first.status == AwardStatus.ANNULLED
+    assert service.active_award(ev.tender) is None and ev.tender.status == TenderStatus.EVALUATING
+    assert ev.committee.round == 2 and ev.committee.report_completed_at is None
+    # The members are sent to the evaluation itself.
+    assert [n.link for n in inbox(ev.experts[0], answered_at)] == [f"/tenders/{ev.tender.id}/evaluation"]
+
+
+def test_upholding_a_challenge_of_an_annulled_award_with_a_new_procurement_annuls_the_current_one(ev):
+    filed = challenge(ev, supplier=1, at=bj("2026-12-07"))
+    _first, second = _replace_the_award(ev)
+    service.answer_challenge(filed, upheld=True, remedy=Remedy.RETENDER, answer="质疑成立，本项目重新开展采购活动。",
+                             actor=ev.officers[0], now=bj("2026-12-10"))
+    db.session.commit()
+    assert second.status == AwardStatus.ANNULLED and ev.tender.status == TenderStatus.FAILED
+    assert service.active_award(ev.tender) is None
+
+
+def test_no_re_evaluation_once_the_procurement_has_failed(ev):
+    filed = challenge(ev, supplier=1)
+    other = challenge(ev, supplier=0)
+    service.answer_challenge(filed, upheld=True, remedy=Remedy.RETENDER, answer="质疑成立，本项目重新开展采购活动。",
+                             actor=ev.officers[0], now=bj("2026-12-10"))
+    db.session.commit()
+    with pytest.raises(Conflict, match="no longer be evaluated again"):
+        service.answer_challenge(other, upheld=True, remedy=Remedy.REEVALUATE, answer="质疑成立，重新评审。",
+                                 actor=ev.officers[0], now=bj("2026-12-10"))
+    db.session.rollback()
+    service.answer_challenge(other, upheld=True, remedy=Remedy.RETENDER, answer="质疑成立，已重新开展采购活动。",
+                             actor=ev.officers[0], now=bj("2026-12-10"))
+    assert ev.tender.status == TenderStatus.FAILED
+
+
+def test_a_complaint_after_its_15_working_days_is_refused(city_bureau, create_user):
+    # Awarded Monday 28 September; a challenge filed on 14 October is to be answered by 23 October, and a complaint
+    # (投诉) may follow until 13 November (L55, 94-17).
+    ev = evaluated_open_tender(city_bureau, create_user, now=bj("2026-09-20"), report_at=bj("2026-09-24", "16:00"))
+    service.confirm_award(ev.tender, actor=ev.officers[0], now=bj("2026-09-28"))
+    filed = challenge(ev, at=bj("2026-10-14"))
+    assert service.complaint_last_day(filed) == date(2026, 11, 13)
+    values = dict(challenge_id=filed.id, supplier_id=filed.supplier_id, authority="", summary="对质疑答复不满意")
+    with pytest.raises(DomainError, match="until 2026-11-13") as refused:
+        service.record_complaint(ev.tender, **values, filed_on=date(2026, 11, 16), actor=ev.officers[0],
+                                 now=bj("2026-11-20"))
+    assert "out of time" in str(refused.value)
+    db.session.rollback()
+    complaint = service.record_complaint(ev.tender, **values, filed_on=date(2026, 11, 13), actor=ev.officers[0],
+                                         now=bj("2026-11-20"))
+    assert complaint.filed_on == date(2026, 11, 13)

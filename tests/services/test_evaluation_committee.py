@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from portal.accounts.models import ExpertAffiliation, User
 from portal.audit import AuditEntry
-from portal.errors import DomainError, NotAllowed
+from portal.errors import Conflict, DomainError, NotAllowed
+from portal.evaluation import award, results, rules, scoring
 from portal.evaluation import committee as service
-from portal.evaluation import results, rules
 from portal.evaluation.models import (
     CommitteeMember,
     LowPriceInquiry,
@@ -26,7 +26,10 @@ from portal.evaluation.models import (
 from portal.extensions import db
 from portal.notices import Notice, NoticeKind
 from portal.notify import Notification
+from portal.tenders import bidding
+from portal.tenders import services as tender_services
 from portal.tenders.models import Method, TenderStatus
+from tests.evaluation_builders import submit_scores
 from tests.evaluation_factories import make_opened_tender, make_pool, make_single_source
 
 PRICES = ("400000.00", "410000.00", "420000.00")
@@ -533,3 +536,170 @@ def test_accepted_justification_lets_the_bid_be_scored(city_bureau, officers, su
     assert len(results.qualified_bids(committee)) == 3
     assert results.results(committee).problems[0].code == "scoring_incomplete"
     assert db.session.scalar(sa.select(sa.func.count(CommitteeMember.id))) == 5
+
+
+# --- Review fixes: the time for a justification, a replacement after closing, negotiation quotes -----------------
+
+
+def test_a_justification_is_due_after_the_set_hours_then_the_chair_may_reject_without_it(
+        app, city_bureau, officers, suppliers, pool, now, monkeypatch):
+    monkeypatch.setitem(app.config, "LOW_PRICE_JUSTIFICATION_HOURS", 2)
+    prices = ("400000.00", "400000.00", "400000.00", "300000.00")
+    tender, bids, committee, chair, at, _outcome = _review(city_bureau, officers, suppliers, prices, now)
+    [inquiry] = _inquiries(committee)
+    assert inquiry.due_at == at + timedelta(hours=2)
+    due_text = service.beijing_text(inquiry.due_at)
+    note = db.session.scalar(sa.select(Notification).where(Notification.user_id == suppliers[3].id,
+                                                           Notification.link.contains("low-price")))
+    assert due_text in note.body  # the supplier is told by when
+    assert "justification_due_at" in db.session.scalar(sa.select(AuditEntry.new_values).where(
+        AuditEntry.action == "qualification.closed"))
+    # Before the due time the chair waits for the justification.
+    _refused(lambda: service.decide_low_price(inquiry, accepted=False, note="未提交说明", actor=chair,
+                                              now=at + timedelta(hours=1, minutes=59)), due_text)
+    late = at + timedelta(hours=2)
+    text = "我机构使用志愿者队伍与自有场地，人力成本较低，报价已包含全部服务成本。"
+    _refused(lambda: service.justify_low_price(inquiry, text, actor=suppliers[3], now=late), "ended at", Conflict)
+    # After it, with nothing given, the price cannot be accepted; it can be found unjustified (87-60).
+    _refused(lambda: service.decide_low_price(inquiry, accepted=True, note="", actor=chair, now=late),
+             "No justification was given in time")
+    assert service.decide_low_price(inquiry, accepted=False, note="未在规定时间内提交书面说明", actor=chair,
+                                    now=late) == "rejected"
+    db.session.commit()
+    assert inquiry.accepted is False and inquiry.justified_at is None
+    assert bids[3].id not in {b.id for b in results.qualified_bids(committee)}
+    assert results.results(committee).problems[0].code == "scoring_incomplete"  # the scoring can go on
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "low_price.decided"))
+    assert '"justified":false' in entry.new_values
+
+
+def test_a_justification_given_in_time_is_decided_as_before(city_bureau, officers, suppliers, pool, now):
+    prices = ("400000.00", "400000.00", "400000.00", "300000.00")
+    _tender, _bids, committee, chair, at, _outcome = _review(city_bureau, officers, suppliers, prices, now)
+    [inquiry] = _inquiries(committee)
+    assert inquiry.due_at == at + timedelta(hours=rules.LOW_PRICE_JUSTIFICATION_HOURS)  # the default: 24 hours
+    service.justify_low_price(inquiry, "我机构使用志愿者队伍与自有场地，人力成本较低。", actor=suppliers[3],
+                              now=inquiry.due_at - timedelta(seconds=1))
+    assert service.decide_low_price(inquiry, accepted=True, note="", actor=chair,
+                                    now=inquiry.due_at + timedelta(hours=5)) == "accepted"
+
+
+def test_the_chair_is_told_of_the_appointment_and_members_when_scoring_can_start(opened, officers, pool):
+    tender, _bids, at = opened
+    committee = _form(tender, officers[0], at)
+    chair = _seat_everyone(committee, at)
+    [told] = db.session.scalars(sa.select(Notification).where(Notification.user_id == chair.id,
+                                                              Notification.link == f"/tenders/{tender.id}/evaluation"))
+    assert tender.reference in told.subject
+    _pass_all(committee, chair, at)
+    assert service.close_qualification(committee, actor=chair, now=at) == "closed"
+    db.session.commit()
+    for member in committee.sitting:
+        links = db.session.scalars(sa.select(Notification.link).where(Notification.user_id == member.user_id)).all()
+        assert f"/tenders/{tender.id}/evaluation/sheet" in links
+
+
+def _score_everyone(committee, at, seats=None):
+    tender = committee.tender
+    for seat in seats or committee.sitting:
+        points = {(bid.id, c.id): Decimal(c.weight - 5) for bid in results.qualified_bids(committee)
+                  for c in tender.criteria}
+        submit_scores(committee, seat, points, at)
+
+
+def test_replacing_a_member_after_the_scoring_closed_reopens_it_for_the_new_member(opened, officers, pool):
+    tender, _bids, at = opened
+    committee = _form(tender, officers[0], at)
+    chair = _seat_everyone(committee, at)
+    _pass_all(committee, chair, at)
+    service.close_qualification(committee, actor=chair, now=at)
+    db.session.commit()
+    _score_everyone(committee, at)
+    assert scoring.close_scoring(committee, actor=chair, now=at) == "closed"
+    for seat, dissent in zip(committee.sitting[:2], ("", "保留意见"), strict=True):
+        scoring.confirm_report(committee, seat, actor=seat.user, now=at, dissent=dissent)
+    db.session.commit()
+    leaving = committee.sitting[2]
+    new = service.replace_member(leaving, reason="评审期间因病无法继续履职", actor=officers[0], now=at)
+    db.session.commit()
+    # The replaced member's opinions are void (87-49): the scoring reopens and every confirmation is cleared.
+    assert committee.scoring_closed_at is None
+    assert all(m.report_confirmed_at is None and m.report_dissent == "" for m in committee.members)
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "committee.scoring_reopened"))
+    assert entry is not None and str(committee.sitting[0].id) in entry.old_values
+    assert leaving.id not in {m.id for m in committee.sitting}
+    member = committee.sitting[0]
+    _refused(lambda: scoring.confirm_report(committee, member, actor=member.user, now=at), "not been closed",
+             Conflict)
+    service.declare(new, conflict=False, note="", actor=new.user, now=at)
+    db.session.commit()
+    _refused(lambda: scoring.close_scoring(committee, actor=chair, now=at), new.user.name, Conflict)
+    _score_everyone(committee, at, seats=[new])  # the new member scores
+    assert scoring.close_scoring(committee, actor=chair, now=at) == "closed"
+    document = None
+    for seat in committee.sitting:
+        document = scoring.confirm_report(committee, seat, actor=seat.user, now=at) or document
+    db.session.commit()
+    assert document is not None and committee.report_completed_at == at
+    assert leaving.id not in results.submitted_sheets(committee)[results.qualified_bids(committee)[0].id]
+    assert new.id in results.submitted_sheets(committee)[results.qualified_bids(committee)[0].id]
+
+
+def _negotiation(city_bureau, officers, suppliers, now):
+    """A negotiation of 4 suppliers whose group of 3 is seated; returns (tender, bids, committee, chair, at)."""
+    tender, bids, opened_at = make_opened_tender(city_bureau, officers, suppliers, PRICES + ("430000.00",),
+                                                 now=now, method=Method.NEGOTIATION)
+    at = opened_at + timedelta(hours=1)
+    committee = _form(tender, officers[0], at, size=3)
+    chair = _seat_everyone(committee, at)
+    return tender, bids, committee, chair, at
+
+
+def test_a_supplier_failed_at_qualification_gives_no_final_quote(city_bureau, officers, suppliers, pool, now):
+    tender, bids, committee, chair, at = _negotiation(city_bureau, officers, suppliers, now)
+    _pass_all(committee, chair, at, failing=[bids[3]])
+    assert service.close_qualification(committee, actor=chair, now=at) == "closed"  # 3 qualified
+    round_ = tender_services.issue_negotiation_round(tender, "服务频次调整为每周两次",
+                                                     final_quote_deadline=at + timedelta(days=1),
+                                                     actor=officers[0], now=at)
+    db.session.commit()
+    assert isinstance(bidding.final_quote_refusal(tender, suppliers[3].organisation, at), bidding.NotEligible)
+    assert bidding.final_quote_refusal(tender, suppliers[0].organisation, at) is None
+    _refused(lambda: bidding.submit_final_quote(tender, Decimal("390000.00"), actor=suppliers[3], now=at),
+             "qualification", NotAllowed)
+    for user, price in zip(suppliers[:2], ("395000.00", "398000.00"), strict=True):  # a qualified one does not quote
+        bidding.submit_final_quote(tender, Decimal(price), actor=user, now=at)
+    db.session.commit()
+    assert bidding.open_final_quotes(tender, actor=officers[0], confirmer=officers[1],
+                                     now=round_.final_quote_deadline) == "failed"
+    assert tender.status == TenderStatus.FAILED and award.active_award(tender) is None
+
+
+def test_a_negotiation_with_fewer_than_three_qualified_final_quotes_fails_at_closing(city_bureau, officers, suppliers,
+                                                                                   pool, now):
+    tender, bids, committee, chair, at = _negotiation(city_bureau, officers, suppliers, now)
+    # Final quotes asked for before the review closed: the supplier that then fails has quoted too.
+    round_ = tender_services.issue_negotiation_round(tender, "服务频次调整为每周两次",
+                                                     final_quote_deadline=at + timedelta(days=1),
+                                                     actor=officers[0], now=at)
+    db.session.commit()
+    for user, price in zip((suppliers[3], suppliers[0], suppliers[1]), ("380000.00", "395000.00", "398000.00"),
+                           strict=True):
+        bidding.submit_final_quote(tender, Decimal(price), actor=user, now=at)
+    _pass_all(committee, chair, at, failing=[bids[3]])
+    assert service.close_qualification(committee, actor=chair, now=at) == "closed"
+    db.session.commit()
+    opened_at = round_.final_quote_deadline
+    assert bidding.open_final_quotes(tender, actor=officers[0], confirmer=officers[1], now=opened_at) == "opened"
+    db.session.commit()
+    outcome = results.results(committee)
+    assert [p.code for p in outcome.problems] == ["too_few_final_quotes"] and not outcome.ranked
+    assert [row.supplier_id for row in outcome.rows] == [suppliers[0].organisation_id, suppliers[1].organisation_id]
+    assert scoring.scoring_progress(committee, chair)["can_close"]
+    assert scoring.close_scoring(committee, actor=chair, now=opened_at) == "failed"
+    db.session.commit()
+    assert tender.status == TenderStatus.FAILED and "74-37" in tender.failure_reason
+    assert committee.scoring_closed_at is None and award.active_award(tender) is None
+    assert db.session.scalar(sa.select(Notice).where(Notice.tender_id == tender.id,
+                                                     Notice.kind == NoticeKind.FAILURE)) is not None
+    _refused(lambda: award.confirm_award(tender, actor=officers[0], now=opened_at))

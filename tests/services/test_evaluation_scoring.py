@@ -109,6 +109,10 @@ def _close_and_confirm(committee, now, password_free=True):
     return document
 
 
+def chair_of(committee):
+    return committee.chair.user
+
+
 def _pdftotext(data: bytes, tmp_path) -> str:
     source = tmp_path / "report.pdf"
     source.write_bytes(data)
@@ -371,6 +375,9 @@ def test_lawful_change_accepted_and_audited(opened, committee, reason, now):
     _score_all(committee, bids, (A_POINTS, B_POINTS, C_POINTS), now)
     member = committee.sitting[3]
     score = scoring.sheet_for(committee, member).scores[0]
+    if reason in scoring.COMMITTEE_FINDINGS:  # changed only on the committee's finding: the chair's re-check
+        scoring.request_recheck(committee, member, score.bid_id, score.criterion_id, "请复核",
+                                actor=chair_of(committee), now=now)
     change = scoring.change_score(score, Decimal("29.75"), reason=reason, note="复核后更正", actor=member.user,
                                   now=now)
     db.session.commit()
@@ -521,6 +528,9 @@ def test_change_after_closing_clears_confirmations(opened, committee, now):
     db.session.commit()
     assert chair.report_confirmed_at is not None
     score = scoring.sheet_for(committee, member).scores[0]
+    # After the closing the chair can still ask for a re-check, the committee's finding that 87-64 needs.
+    scoring.request_recheck(committee, member, score.bid_id, score.criterion_id, "客观分不一致，请复核",
+                            actor=chair.user, now=now)
     scoring.change_score(score, Decimal("30.5"), reason=rules.ChangeReason.OBJECTIVE_INCONSISTENT, note="客观分统一",
                          actor=member.user, now=now)
     db.session.commit()
@@ -631,3 +641,185 @@ def test_single_source_without_agreed_price_cannot_close(city_bureau, suppliers,
     committee = build_committee(tender, experts[:3], now=now)
     with pytest.raises(DomainError, match="agreed price"):
         scoring.close_scoring(committee, actor=committee.chair.user, now=now)
+
+
+# --- Review fixes ----------------------------------------------------------------------------------------------
+
+
+def test_no_report_is_confirmed_on_an_incomplete_scoring(opened, committee, now):
+    tender, bids, _at = opened
+    _score_all(committee, bids, (A_POINTS, B_POINTS, C_POINTS), now, members=committee.sitting[:4])
+    committee.scoring_closed_at = now  # as if closed while the last sheet was missing
+    db.session.commit()
+    member = committee.sitting[0]
+    with pytest.raises(DomainError, match="complete score sheet"):
+        scoring.confirm_report(committee, member, actor=member.user, now=now)
+    db.session.rollback()
+    assert member.report_confirmed_at is None and committee.report_completed_at is None
+
+
+def test_committee_findings_need_the_chairs_recheck_own_corrections_do_not(opened, committee, now):
+    tender, bids, _at = opened
+    _score_all(committee, bids, (A_POINTS, B_POINTS, C_POINTS), now)
+    chair, member = committee.chair, committee.sitting[2]
+    score = scoring.sheet_for(committee, member).scores[0]
+    for reason in scoring.COMMITTEE_FINDINGS:
+        with pytest.raises(DomainError, match="re-check this score"):
+            scoring.change_score(score, Decimal(29), reason=reason, note="评分偏高", actor=member.user, now=now)
+    # An addition error or a score outside its range: the member alone.
+    scoring.change_score(score, Decimal(29), reason=rules.ChangeReason.ADDITION_ERROR, note="汇总错误",
+                         actor=member.user, now=now)
+    db.session.commit()
+    other = scoring.sheet_for(committee, member).scores[1]
+    with pytest.raises(DomainError, match="re-check this score"):  # a re-check of another score does not count
+        scoring.request_recheck(committee, member, score.bid_id, score.criterion_id, "偏离中位数", actor=chair.user,
+                                now=now)
+        scoring.change_score(other, Decimal(19), reason=rules.ChangeReason.ABNORMAL_SCORE, note="评分畸高",
+                             actor=member.user, now=now)
+    db.session.rollback()
+    recheck = scoring.request_recheck(committee, member, other.bid_id, other.criterion_id, "偏离中位数较大",
+                                      actor=chair.user, now=now)
+    scoring.resolve_recheck(recheck, keep=False, new_points=Decimal(19), reason=rules.ChangeReason.ABNORMAL_SCORE,
+                            note="经委员会认定评分畸高", actor=member.user, now=now)
+    db.session.commit()
+    assert other.points == Decimal(19) and recheck.resolution == "changed"
+    assert [c.reason for c in db.session.scalars(sa.select(ScoreChange).order_by(ScoreChange.id))] == [
+        rules.ChangeReason.ADDITION_ERROR, rules.ChangeReason.ABNORMAL_SCORE]
+
+
+def test_a_recheck_after_the_closing_holds_the_report_and_none_is_answered_once_frozen(opened, committee, now):
+    tender, bids, _at = opened
+    _score_all(committee, bids, (A_POINTS, B_POINTS, C_POINTS), now)
+    chair, member = committee.chair, committee.sitting[1]
+    assert scoring.close_scoring(committee, actor=chair.user, now=now) == "closed"
+    score = scoring.sheet_for(committee, member).scores[0]
+    recheck = scoring.request_recheck(committee, member, score.bid_id, score.criterion_id, "请复核", actor=chair.user,
+                                      now=now)
+    db.session.commit()
+    with pytest.raises(DomainError, match="re-check"):
+        scoring.confirm_report(committee, chair, actor=chair.user, now=now)
+    db.session.rollback()
+    scoring.resolve_recheck(recheck, keep=True, note="评分有据", actor=member.user, now=now)
+    late = scoring.request_recheck(committee, member, bids[1].id, score.criterion_id, "请复核", actor=chair.user,
+                                   now=now)
+    db.session.commit()
+    late.resolved_at, late.resolution = now, "kept"  # answered, so that the report can be completed
+    db.session.commit()
+    _close_and_confirm_all(committee, now)
+    assert committee.report_completed_at is not None
+    late.resolved_at, late.resolution = None, ""  # an open re-check left over: it can no longer be answered
+    db.session.commit()
+    with pytest.raises(DomainError, match="frozen"):
+        scoring.resolve_recheck(late, keep=True, actor=member.user, now=now)
+
+
+def _close_and_confirm_all(committee, now):
+    for member in committee.sitting:
+        if member.report_confirmed_at is None:
+            scoring.confirm_report(committee, member, actor=member.user, now=now)
+    db.session.commit()
+
+
+def test_a_re_evaluation_keeps_a_tie_already_drawn_between_the_same_bids(city_bureau, officers, suppliers, experts,
+                                                                        now, tmp_path):
+    from portal.evaluation import award
+    from portal.evaluation.models import Remedy
+
+    tender, (a, b, c), opened_at = _tender(city_bureau, officers, suppliers,
+                                           ["400000.00", "500000.00", "400000.00"], now)
+    committee = build_committee(tender, experts[:5], now=opened_at)
+    later = opened_at + timedelta(hours=2)
+    _score_all(committee, (a, b, c), (A_POINTS, B_TIED, C_TIED), later)
+    assert scoring.close_scoring(committee, actor=committee.chair.user, now=later) == "tie"
+    drawn = {r.bid_id: r.position for r in scoring.decide_tie(committee, order=None, note="", actor=officers[0],
+                                                               now=later)}
+    db.session.commit()
+    order = [row.bid_id for row in results.results(committee).rows]
+    _close_and_confirm(committee, later)
+    won = award.confirm_award(tender, actor=officers[0], now=later + timedelta(days=1))
+    db.session.commit()
+    loser = next(s for s in suppliers if s.organisation_id != won.supplier_id)
+    filed = award.file_challenge(tender, grounds="评审委员会对我单位服务方案的评分明显畸低，与评分标准不符。",
+                                 evidence=None, actor=loser, now=later + timedelta(days=2))
+    award.answer_challenge(filed, upheld=True, remedy=Remedy.REEVALUATE, answer="质疑成立，由原评标委员会重新评审。",
+                           actor=officers[0], now=later + timedelta(days=3))
+    db.session.commit()
+    assert committee.round == 2 and tender.status == TenderStatus.EVALUATING
+    # The same bids still tie: the lot drawn in round 1 stands; nobody draws it again.
+    outcome = results.results(committee)
+    assert outcome.ranked and [row.bid_id for row in outcome.rows] == order
+    assert scoring.undecided_ties(committee) == []
+    with pytest.raises(DomainError, match="do not tie"):
+        scoring.decide_tie(committee, order=None, note="", actor=officers[0], now=later + timedelta(days=3))
+    db.session.rollback()
+    document = _close_and_confirm(committee, later + timedelta(days=3))
+    assert db.session.scalar(sa.select(sa.func.count(TieBreak.id))) == 2  # nothing new recorded
+    ties = next(s for s in scoring.report_context(committee)["sections"] if s["heading"] == "并列名次的决定")
+    assert all("第 1 次评审时决定，沿用" in row[2] and drawn[bid] == int(row[1])
+               for row, bid in zip(ties["rows"], sorted(drawn, key=drawn.get), strict=True))
+    assert "沿用" in _pdftotext(document.file.read_bytes(), tmp_path)
+
+
+def test_a_tie_between_other_bids_needs_its_own_decision(city_bureau, officers, suppliers, experts, now):
+    tender, (a, b, c), opened_at = _tender(city_bureau, officers, suppliers,
+                                           ["400000.00", "500000.00", "400000.00"], now)
+    committee = build_committee(tender, experts[:5], now=opened_at)
+    _score_all(committee, (a, b, c), (A_POINTS, B_TIED, C_TIED), opened_at)
+    scoring.decide_tie(committee, order=[c.id, a.id], note="招标文件规定：服务方案得分高者优先", actor=officers[0],
+                       now=opened_at)
+    # A decision recorded for A and B, as if of an earlier tie, says nothing about A and C.
+    db.session.query(TieBreak).delete()
+    db.session.add_all([TieBreak(committee_id=committee.id, round=1, bid_id=bid_id, position=position, note="x",
+                                 decided_by_id=officers[0].id, decided_at=opened_at)
+                        for bid_id, position in ((a.id, 1), (b.id, 2))])
+    db.session.commit()
+    assert scoring.undecided_ties(committee) == [sorted([a.id, c.id])]
+
+
+def test_single_source_is_evaluated_and_awarded_again_after_an_upheld_challenge(city_bureau, officers, suppliers,
+                                                                                experts, now):
+    from portal.evaluation import award
+    from portal.evaluation.models import AwardStatus, Remedy
+
+    tender = make_single_source(city_bureau, suppliers[0].organisation, now=now)
+    committee = build_committee(tender, experts[:3], now=now)
+    committee.qualification_closed_at = None
+    db.session.commit()
+    _close_and_confirm(committee, now)
+    first = award.confirm_award(tender, actor=officers[0], now=now + timedelta(days=1))
+    db.session.commit()
+    filed = award.file_challenge(tender, grounds="成交价格的确定程序不符合单一来源采购的规定，请求重新协商。",
+                                 evidence=None, actor=suppliers[0], now=now + timedelta(days=2))
+    award.answer_challenge(filed, upheld=True, remedy=Remedy.REEVALUATE, answer="质疑成立，由协商小组重新评审。",
+                           actor=officers[0], now=now + timedelta(days=3))
+    db.session.commit()
+    assert first.status == AwardStatus.ANNULLED and tender.status == TenderStatus.EVALUATING
+    assert committee.round == 2 and committee.scoring_closed_at is None
+    again = now + timedelta(days=4)
+    document = _close_and_confirm(committee, again)
+    assert document is not None and committee.report_completed_at == again
+    second = award.confirm_award(tender, actor=officers[0], now=again)
+    db.session.commit()
+    assert tender.status == TenderStatus.AWARDED and second.status == AwardStatus.ACTIVE
+    assert second.amount == Decimal("180000.00") and second.id != first.id
+
+
+def test_single_source_price_changed_after_the_closing_is_not_awarded(city_bureau, officers, suppliers, experts,
+                                                                       now):
+    from portal.evaluation import award
+    from portal.tenders import services as tender_services
+
+    tender = make_single_source(city_bureau, suppliers[0].organisation, now=now)
+    committee = build_committee(tender, experts[:3], now=now)
+    _close_and_confirm(committee, now)
+    record = "谈判小组与供应商重新协商，确定成交价格。"
+    tender_services.record_single_source_agreement(tender, price=Decimal("170000.00"), record=record,
+                                                   actor=officers[0], now=now)
+    db.session.commit()
+    with pytest.raises(DomainError, match="changed after the negotiators closed"):
+        award.confirm_award(tender, actor=officers[0], now=now + timedelta(days=1))
+    db.session.rollback()
+    assert award.deem_awards(now + timedelta(days=30)) == 0 and award.active_award(tender) is None
+    tender_services.record_single_source_agreement(tender, price=Decimal("180000.00"), record=record,
+                                                   actor=officers[0], now=now)
+    assert award.confirm_award(tender, actor=officers[0], now=now + timedelta(days=1)).amount == Decimal("180000.00")

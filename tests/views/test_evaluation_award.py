@@ -346,3 +346,48 @@ def test_the_tender_page_shows_the_result_and_a_bidder_its_links(client, ev):
     as_user(client, ev.suppliers[0])
     page = text(client.get(f"/tenders/{ev.tender.id}"))
     assert "my-result" in page and f"/tenders/{ev.tender.id}/award/challenge" in page and "2026-12-15" in page
+
+
+# --- Review fixes ---------------------------------------------------------------------------------------------------
+
+
+def test_the_award_page_shows_no_totals_before_the_scoring_is_closed(app, client, ev):
+    ev.committee.scoring_closed_at = ev.committee.report_completed_at = None
+    db.session.commit()
+    assert results.results(ev.committee).ranked
+    as_user(client, ev.officers[0])
+    page = text(client.get(f"/tenders/{ev.tender.id}/award"))
+    assert "closed its scoring" in page
+    for total in ("93.84", "90.90", "80.20"):
+        assert total not in page
+    assert f"/tenders/{ev.tender.id}/award/confirm" not in page
+    with app.test_request_context():
+        login_user(ev.officers[0])
+        html = render_template_string('{% include "evaluation/_award_panel.html" %}', tender=ev.tender,
+                                      committee=ev.committee, results=results.results(ev.committee))
+    assert "closed its scoring" in html and ev.suppliers[2].organisation.name not in html
+
+
+def test_an_officer_of_another_bureau_cannot_answer_pass_over_or_record_a_complaint(client, ev, create_org,
+                                                                                    create_user, city_bureau):
+    awarded(ev)
+    filed = service.file_challenge(ev.tender, grounds=GROUNDS, evidence=None, actor=ev.suppliers[1], now=AT)
+    db.session.commit()
+    district = create_org(OrgKind.BUREAU, name="金水区民政局", level="district", parent_id=city_bureau.id)
+    as_user(client, create_user("officer", organisation_id=district.id))
+    base = f"/tenders/{ev.tender.id}/award"
+    token = csrf_token(client, "/notices")
+    answer = client.post(f"/challenges/{filed.id}/answer", data={"outcome": "upheld", "remedy": "retender",
+                                                                 "answer": ANSWER, "csrf_token": token})
+    over = client.post(f"{base}/pass-over", data={"supplier_id": ev.suppliers[2].organisation_id,
+                                                  "reason": "declined", "note": "书面声明放弃中标资格",
+                                                  "csrf_token": token})
+    complaint = client.post(f"{base}/complaint", data={"supplier_id": filed.supplier_id, "challenge_id": filed.id,
+                                                       "filed_on": "2026-12-03", "authority": "郑州市财政局",
+                                                       "summary": "对质疑答复不满意", "csrf_token": token})
+    assert [answer.status_code, over.status_code, complaint.status_code, client.get(f"{base}/complaint").status_code,
+            client.get(f"/challenges/{filed.id}").status_code] == [403] * 5
+    db.session.expire_all()
+    assert db.session.get(Challenge, filed.id).status == ChallengeStatus.OPEN
+    assert db.session.scalar(sa.select(PassOver)) is None and db.session.scalar(sa.select(Complaint)) is None
+    assert service.active_award(ev.tender).supplier_id == ev.suppliers[2].organisation_id

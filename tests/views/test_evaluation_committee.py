@@ -431,3 +431,65 @@ def test_every_committee_route_refuses_outsiders(app, low_world):
         if method == "GET":
             response = anonymous.get(url)
             assert response.status_code == 302 and "/login" in response.location, url
+
+
+def test_another_bidder_cannot_open_a_low_price_inquiry(app, low_world):
+    w = low_world
+    url = f"/tenders/{w.tender.id}/evaluation/low-price/{w.inquiry.id}"
+    for bidder in w.suppliers[:3]:  # bidders of the same tender, not asked
+        client = _client(app, bidder)
+        assert client.get(url).status_code == 403
+        assert _post(client, url, {"text": "我机构使用志愿者队伍与自有场地，人力成本较低。"}).status_code == 403
+    db.session.expire_all()
+    assert w.inquiry.justified_at is None
+
+
+def test_the_due_time_is_shown_and_after_it_the_chair_may_reject_without_a_justification(app, low_world, clock):
+    w = low_world
+    url = f"/tenders/{w.tender.id}/evaluation/low-price/{w.inquiry.id}"
+    due = service.beijing_text(w.inquiry.due_at)
+    bidder, chair = _client(app, w.suppliers[3]), _client(app, w.chair)
+    page = _text(bidder.get(url))
+    assert "Justification due by" in page and due in page and "Send to the committee" in page
+    assert "Record the decision" not in _text(chair.get(url))
+    clock.move_to(w.inquiry.due_at)  # a day later: sign in again
+    bidder, chair = _client(app, w.suppliers[3]), _client(app, w.chair)
+    page = _text(bidder.get(url))
+    assert "Send to the committee" not in page
+    late = _post(bidder, url, {"text": "我机构使用志愿者队伍与自有场地，人力成本较低，报价已包含全部服务成本。"})
+    assert "ended at" in _text(late) and w.inquiry.justified_at is None
+    page = _text(chair.get(url))
+    assert "Record the decision" in page and "no justification in time" in page
+    response = _post(chair, f"{url}/decide", {"decision": "reject", "note": "未在规定时间内提交书面说明"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert w.inquiry.accepted is False and w.inquiry.justified_at is None
+
+
+def test_a_supplier_out_after_the_review_is_told_it_cannot_give_a_final_quote(app, city_bureau, create_user,
+                                                                              create_org, clock, now):
+    from portal.tenders import services as tender_services
+    from portal.tenders.models import Method
+
+    officers = _english([create_user("officer"), create_user("officer")])
+    suppliers = _english([create_user("supplier") for _ in range(4)])
+    _english(make_pool(create_user, 5))
+    tender, bids, opened_at = make_opened_tender(city_bureau, officers, suppliers,
+                                                 ("400000.00", "410000.00", "420000.00", "430000.00"), now=now,
+                                                 method=Method.NEGOTIATION)
+    w = SimpleNamespace(tender=tender, at=opened_at + timedelta(hours=1), officers=officers)
+    clock.move_to(w.at)
+    committee = _form(w, size=3)
+    chair = _seat(w, committee)
+    for index, bid in enumerate(bids):
+        service.record_checks(committee, bid, {r.id: (index != 3, "" if index != 3 else "未提供财务审计报告")
+                                               for r in tender.requirements}, actor=chair, now=w.at)
+    assert service.close_qualification(committee, actor=chair, now=w.at) == "closed"
+    tender_services.issue_negotiation_round(tender, "服务频次调整为每周两次",
+                                            final_quote_deadline=w.at + timedelta(days=1), actor=officers[0], now=w.at)
+    db.session.commit()
+    page = _text(_client(app, suppliers[3]).get(f"/tenders/{tender.id}"))
+    assert "you are out of the negotiation and cannot give a final quote" in page
+    assert "Seal my final quote" not in page
+    page = _text(_client(app, suppliers[0]).get(f"/tenders/{tender.id}"))
+    assert "Seal my final quote" in page and "out of the negotiation" not in page
