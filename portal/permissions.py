@@ -143,8 +143,26 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "evaluation.complaint_outcome": OFFICER,  # object rule: Tender.can_manage
     # --- contracts ---
     # contracts: draft (draft_views.py)
+    "contracts.index": OFFICER | ADMIN | SUPPLIER,  # object rule: services.contracts_for (own bureau/city, own NGO)
+    "contracts.new": OFFICER,  # object rule: Tender.can_manage of the award's tender
+    "contracts.detail": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view (parties, city bureau, admin)
+    "contracts.edit": OFFICER,  # object rule: Contract.can_manage (draft, before the first signature)
+    "contracts.sign": OFFICER | SUPPLIER,  # object rule: Contract.can_manage or Contract.is_supplier; own password
+    "contracts.publish_notice": OFFICER,  # object rule: Contract.can_manage
+    "contracts.record_filing": OFFICER,  # object rule: Contract.can_manage
+    "contracts.pdf": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view
     # contracts: payments (payment_views.py)
+    "contracts.record_payment": OFFICER,  # object rule: Contract.can_manage of the installment's contract
+    "contracts.record_acceptance": OFFICER,  # object rule: Contract.can_manage
+    "contracts.amend": OFFICER,  # object rule: Contract.can_manage (a signed contract)
+    "contracts.amendment": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view of the amendment's contract
+    "contracts.amendment_pdf": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view of the amendment's contract
     # contracts: delivery (delivery_views.py)
+    "contracts.submit_report": SUPPLIER,  # object rule: Contract.is_supplier (the contracted NGO's own users)
+    "contracts.report": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view (parties, overseers)
+    "contracts.report_file": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view (parties, overseers)
+    "contracts.terminate": OFFICER,  # object rule: Contract.can_manage
+    "contracts.complete": OFFICER,  # object rule: Contract.can_manage
     # --- public ---
     "public.notices": PUBLIC,
     "public.notice": PUBLIC,

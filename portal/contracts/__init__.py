@@ -4,6 +4,6 @@ ended (issue 6)."""
 
 def init_app(app):
     # The models are registered before the views; the view modules add their routes to views.bp.
-    from portal.contracts import models, views  # noqa: F401
+    from portal.contracts import delivery_views, draft_views, models, payment_views, views  # noqa: F401
 
     app.register_blueprint(views.bp)

@@ -3,8 +3,8 @@ budget lines, the payment schedule gated by signing, reviews and acceptance, ame
 
 A contract is drafted from an active award, signed by both parties with their own accounts, frozen as a PDF
 with its SHA-256, published (合同公告) and filed with the finance bureau (备案). Later features open its
-gates: a performance review that reaches 合格 calls ``contracts.services.open_review_gate``; contracts never
-import reviews.
+gates: a performance review that reaches 合格 calls ``contracts.payments.open_review_gate``, and a contract
+year's review calls ``contracts.delivery.record_year_review``; contracts never import reviews.
 """
 
 from __future__ import annotations

@@ -80,10 +80,12 @@ def _officer_dashboard() -> dict:
     tenders = db.session.scalars(
         sa.select(Tender).where(Tender.bureau_id.in_(bureau_ids), Tender.status.in_(live))
         .order_by(Tender.bid_deadline.is_(None), Tender.bid_deadline, Tender.created_at.desc()).limit(10)).all()
+    from portal.contracts.services import dashboard_contracts
     from portal.evaluation.committee import awaiting_committee
 
     return {"bureau": bureau, "districts": districts, "supplier_count": supplier_count, "projects": projects,
-            "tenders": tenders, "now": utcnow(), "awaiting_committee": awaiting_committee(tenders)}
+            "tenders": tenders, "now": utcnow(), "awaiting_committee": awaiting_committee(tenders),
+            "contracts": dashboard_contracts(current_user)}
 
 
 def _supplier_dashboard() -> dict:
@@ -99,7 +101,10 @@ def _supplier_dashboard() -> dict:
     bids = db.session.scalars(
         sa.select(Bid).where(Bid.supplier_id == org.id, Bid.status == BidStatus.SUBMITTED)
         .options(selectinload(Bid.tender)).order_by(Bid.received_at.desc()).limit(20)).all()
-    return {"org": org, "open_tenders": open_tenders, "bids": bids, "now": now}
+    from portal.contracts.services import dashboard_contracts
+
+    return {"org": org, "open_tenders": open_tenders, "bids": bids, "now": now,
+            "contracts": dashboard_contracts(current_user)}
 
 
 def _evaluator_dashboard() -> dict:
