@@ -104,9 +104,11 @@ def seed() -> int:
             profile.employer = "郑州大学公共管理学院"
         created += 1
     db.session.flush()
+    from portal.seed_contracts import seed_contracts
     from portal.seed_evaluation import seed_evaluation
     from portal.seed_procurement import seed_procurement
 
     created += seed_procurement(now)
     created += seed_evaluation(now)
+    created += seed_contracts(now)
     return created

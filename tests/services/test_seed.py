@@ -90,7 +90,8 @@ def test_seed_demo_evaluation_stages(app):
     sheets = db.session.scalars(sa.select(ScoreSheet).where(ScoreSheet.committee_id == committee.id)).all()
     assert sorted(s.submitted_at is not None for s in sheets) == [True, True, True]
     # Awards under every method, each with its report, result notice (naming the members) and letter.
-    awarded = db.session.scalars(sa.select(Tender).where(Tender.status == "awarded")).all()
+    # (a signed contract concludes its tender)
+    awarded = db.session.scalars(sa.select(Tender).where(Tender.status.in_(["awarded", "concluded"]))).all()
     assert {t.method for t in awarded} == {"open", "invited", "negotiation", "single_source"}
     for tender in awarded:
         award = db.session.scalar(sa.select(Award).where(Award.tender_id == tender.id, Award.status == "active"))
@@ -103,3 +104,25 @@ def test_seed_demo_evaluation_stages(app):
     challenge = db.session.scalar(sa.select(Challenge))
     assert challenge.status == "open" and challenge.received_on <= challenge.award.challenge_last_day
     assert verify_chain().ok
+
+
+def test_seed_demo_contracts(app):
+    from portal.contracts import rules
+    from portal.contracts.models import Contract
+
+    app.test_cli_runner().invoke(args=["seed-demo"])
+    contracts = db.session.scalars(sa.select(Contract).order_by(Contract.id)).all()
+    by_status = {}
+    for contract in contracts:
+        by_status.setdefault(contract.status, []).append(contract)
+    assert len(by_status["draft"]) == 1 and len(by_status["signed"]) == 2
+    terms = sorted(rules.term_months(c.start_date, c.end_date) for c in by_status["signed"])
+    assert terms == [12, 36]
+    for contract in by_status["signed"]:
+        assert contract.document_id is not None and contract.notice_id is not None
+        assert any(i.paid_on is not None for i in contract.installments)
+        assert sum(i.amount for i in contract.installments) == contract.amount
+    three_years = next(c for c in by_status["signed"] if rules.term_months(c.start_date, c.end_date) == 36)
+    assert three_years.budget_secured and three_years.service_stable and len(three_years.budget_lines) >= 3
+    assert sum(line.amount for line in three_years.budget_lines) == three_years.amount
+    assert len(three_years.amendments) == 1 and three_years.amendments[0].added_amount > 0
