@@ -91,6 +91,23 @@ def world(create_user, create_org, now):
                           "member_id": member.id, "inquiry_id": evaluation.inquiry.id,
                           "recheck_id": evaluation.recheck.id, "score_id": score.id}
     args |= {"challenge_id": evaluation.challenge.id, "complaint_id": evaluation.complaint.id}
+    # Contracts: a signed contract of the world's bureau with the world's NGO, amended, with a service report.
+    from datetime import UTC, datetime
+
+    from portal.contracts import amendments, delivery
+    from tests.contract_builders import signed_contract
+    built = signed_contract(users["officer"].organisation, create_user, now=now)
+    built.award.supplier_id = built.contract.supplier_id = users["supplier"].organisation_id
+    db.session.commit()
+    with current_app.test_request_context():
+        amendment = amendments.amend(built.contract, reason="服务量增加，双方协商一致。",
+                                     changes={"targets": "每月探访不少于250人次。"}, actor=users["officer"], now=now)
+        report = delivery.submit_report(built.contract, period_start=built.contract.start_date,
+                                        summary="本季度开展入户探访126人次、个案服务18个、小组活动6节。",
+                                        actor=users["supplier"], now=datetime(2027, 4, 1, 2, 0, tzinfo=UTC))
+    db.session.commit()
+    args |= {"contract_id": built.contract.id, "award_id": built.award.id,
+             "installment_id": built.installments[0].id, "amendment_id": amendment.id, "report_id": report.id}
     return users, args
 
 
