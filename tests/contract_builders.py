@@ -47,6 +47,8 @@ def awarded(bureau, create_user, *, now: datetime, amount: Decimal = AMOUNT) -> 
                   status=AwardStatus.ACTIVE, decided_at=now, decided_by_id=ev.officers[0].id,
                   notice_ends_on=local_date(now), challenge_last_day=local_date(now))
     ev.tender.status = TenderStatus.AWARDED
+    for user in (*ev.officers, *ev.suppliers):
+        user.locale = "en"  # notifications in the source language, for tests that read their wording
     db.session.add(award)
     db.session.commit()
     return ev.tender, award, ev

@@ -82,7 +82,7 @@ class TerminationCause(StrEnum):
 
 TERMINATION_CAUSE_LABELS = {
     TerminationCause.BREACH: _l("Breach of contract by the supplier (违约)"),
-    TerminationCause.FAILED_REVIEW: _l("Performance review failed (履约评估不合格)"),
+    TerminationCause.FAILED_REVIEW: _l("Performance review failed (绩效评估不合格)"),
     TerminationCause.FORCE_MAJEURE: _l("Force majeure (不可抗力)"),
     TerminationCause.AGREEMENT: _l("Agreement of both parties (协商一致解除)"),
     TerminationCause.OTHER: _l("Other grounds in law or in the contract"),
@@ -91,7 +91,7 @@ TERMINATION_CAUSE_LABELS = {
 # The cause as the public notice states it (legal documents are in Chinese).
 TERMINATION_CAUSE_NOTICE = {
     TerminationCause.BREACH: "供应商违反合同约定",
-    TerminationCause.FAILED_REVIEW: "履约评估结果为不合格",
+    TerminationCause.FAILED_REVIEW: "绩效评估结果为不合格",
     TerminationCause.FORCE_MAJEURE: "因不可抗力致使合同目的不能实现",
     TerminationCause.AGREEMENT: "经双方协商一致解除合同",
     TerminationCause.OTHER: "出现法律规定或合同约定的其他终止情形",

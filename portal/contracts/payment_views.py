@@ -57,7 +57,7 @@ def gate_source_label(source: str) -> str:
         return _("signing")
     if source == payments.ACCEPTANCE_SOURCE:
         return _("final acceptance (验收)")
-    return _("performance review %(ref)s", ref=source) if source else ""
+    return _("a performance review graded at least 合格") if source else ""
 
 
 @bp.app_template_global("payments_panel")

@@ -152,7 +152,7 @@ def open_review_gate(contract: Contract, *, review_ref: str, grade: str, actor, 
         raise DomainError(_l("A review graded below 合格 opens no payment."))
     contract = lock_contract(contract)
     if contract.status != ContractStatus.SIGNED:
-        raise DomainError(_l("Only a signed contract in force has payments to open."))
+        raise DomainError(_l("Payments can be opened only on a signed contract in force."))
     rows = list(db.session.scalars(sa.select(Installment).where(Installment.contract_id == contract.id)
                                    .order_by(Installment.position).with_for_update()
                                    .execution_options(populate_existing=True)))

@@ -659,7 +659,7 @@ def record_filing(contract: Contract, *, reference: str, filed_on: date, actor: 
         raise DomainError(_l("Enter the filing reference (备案编号, at most %(max)s characters)."),
                           max=FILING_REFERENCE_MAX)
     if filed_on is None or filed_on < local_date(contract.signed_at) or filed_on > local_date(now):
-        raise DomainError(_l("The filing day lies between the signing day and today."))
+        raise DomainError(_l("The filing day must lie between the signing day and today."))
     due = filing_due_on(contract)
     contract.filed_at = now if filed_on == local_date(now) else beijing_instant(filed_on, time(0, 0))
     contract.filing_reference = reference
