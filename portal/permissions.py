@@ -148,6 +148,7 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "contracts.detail": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view (parties, city bureau, admin)
     "contracts.edit": OFFICER,  # object rule: Contract.can_manage (draft, before the first signature)
     "contracts.sign": OFFICER | SUPPLIER,  # object rule: Contract.can_manage or Contract.is_supplier; own password
+    "contracts.withdraw": OFFICER,  # object rule: Contract.can_manage (a draft, before the second signature)
     "contracts.publish_notice": OFFICER,  # object rule: Contract.can_manage
     "contracts.record_filing": OFFICER,  # object rule: Contract.can_manage
     "contracts.pdf": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view
@@ -157,6 +158,8 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "contracts.amend": OFFICER,  # object rule: Contract.can_manage (a signed contract)
     "contracts.amendment": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view of the amendment's contract
     "contracts.amendment_pdf": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view of the amendment's contract
+    "contracts.confirm_amendment": SUPPLIER,  # object rule: Contract.is_supplier of the amendment's contract, own pwd
+    "contracts.withdraw_amendment": OFFICER,  # object rule: Contract.can_manage of the amendment's contract (pending)
     # contracts: delivery (delivery_views.py)
     "contracts.submit_report": SUPPLIER,  # object rule: Contract.is_supplier (the contracted NGO's own users)
     "contracts.report": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view (parties, overseers)

@@ -24,6 +24,7 @@ from portal.contracts import services as contracts
 from portal.contracts.models import Gate
 from portal.evaluation import award as awards
 from portal.extensions import db
+from portal.permissions import Role
 from portal.tenders.models import Tender
 from portal.tenders.rules import beijing_instant, local_date
 
@@ -135,10 +136,14 @@ def seed_contracts(now: datetime) -> int:
         _pay_signing_installment(contract, officer, contract.signed_at + timedelta(days=2))
         added = (contract.amount * Decimal("0.05")).quantize(Decimal("0.01"))
         amended_at = contract.signed_at + timedelta(days=7)
-        amendments.amend(contract, reason="经双方协商，增加留守儿童暑期托管服务时数，追加服务经费。",
-                         changes={"targets": contract.targets + "\n暑期托管服务不少于40天，服务儿童不少于60人。",
-                                  "budget_lines": _with_added(contract, added)},
-                         added_amount=added, new_end_date=None, actor=officer, now=amended_at)
+        proposed = amendments.amend(
+            contract, reason="经双方协商，增加留守儿童暑期托管服务时数，追加服务经费。",
+            changes={"targets": contract.targets + "\n暑期托管服务不少于40天，服务儿童不少于60人。",
+                     "budget_lines": _with_added(contract, added)},
+            added_amount=added, new_end_date=None, actor=officer, now=amended_at)
+        ngo_user = db.session.scalar(sa.select(User).where(User.organisation_id == contract.supplier_id,
+                                                           User.role == Role.SUPPLIER).order_by(User.id))
+        amendments.confirm_amendment(proposed, actor=ngo_user, now=amended_at + timedelta(days=1))  # the NGO agrees
         return contract
 
     for build in (draft_only, one_year, three_years):

@@ -55,9 +55,8 @@ def awarded(bureau, create_user, *, now: datetime, amount: Decimal = AMOUNT) -> 
 
 
 def _yearly(amount: Decimal, start: date, end: date) -> dict[int, Decimal]:
+    """One line per fiscal year (a single-year term gets its one line, as the drafting service creates it)."""
     years = rules.fiscal_years(start, end)
-    if len(years) == 1:
-        return {}
     share = (amount / len(years)).quantize(rules.FEN, rounding=ROUND_DOWN)
     lines = {year: share for year in years}
     lines[years[-1]] = amount - share * (len(years) - 1)
@@ -67,9 +66,9 @@ def _yearly(amount: Decimal, start: date, end: date) -> dict[int, Decimal]:
 def draft_contract_row(bureau, create_user, *, now: datetime, amount: Decimal = AMOUNT,
                        start: date = date(2027, 1, 1), months: int = 12, schedule=SCHEDULE, grounds: bool | None = None,
                        report_interval: str = "quarterly", bond: Decimal | None = None) -> Built:
-    """A DRAFT contract from a fresh award: ``months`` from ``start``, a budget line per fiscal year when it spans
-    several, installments per ``schedule`` (their amounts by largest remainder). ``grounds`` (default: a term over
-    12 months) records both grounds of 102-24 and a note."""
+    """A DRAFT contract from a fresh award: ``months`` from ``start``, a budget line per fiscal year (one for a
+    single-year term, as the drafting service creates), installments per ``schedule`` (their amounts by largest
+    remainder). ``grounds`` (default: a term over 12 months) records both grounds of 102-24 and a note."""
     tender, award, ev = awarded(bureau, create_user, now=now, amount=amount)
     end = rules.longest_end(start, months)
     grounds = months > rules.DEFAULT_MAX_TERM_MONTHS if grounds is None else grounds

@@ -134,14 +134,33 @@ def _state(period: rules.Period, report: ServiceReport | None, today: date) -> R
     return ReportState.MISSING if today > period.due else ReportState.OPEN
 
 
+def _covered(period: rules.Period, reports) -> bool:
+    """Whether the reports' periods together cover every day of ``period``."""
+    day = period.start
+    for start, end in sorted((r.period_start, r.period_end) for r in reports):
+        if start > day:
+            break
+        if end >= day:
+            day = end + timedelta(days=1)
+        if day > period.end:
+            return True
+    return day > period.end
+
+
 def schedule(contract: Contract, today: date) -> list[ScheduleRow]:
     """The contract's reporting periods from its current term and interval, each with its report and state on
-    ``today``; reports submitted for periods an amendment has since reshaped are listed too, in date order."""
+    ``today``, in date order. Each submitted report is listed with the period it covered; a period of the current
+    interval whose every day the submitted reports already cover (or that starts where a report starts) is not
+    asked for again, so an amendment changing the interval never flags months already reported (quarterly to
+    monthly: the months of a reported quarter are covered; monthly to quarterly: a quarter only partly reported is
+    still due, as its other months are not)."""
     periods = rules.report_periods(contract.start_date, _schedule_end(contract), contract.report_interval)
-    reports = {report.period_start: report for report in contract.reports}
-    rows = [ScheduleRow(period, reports.pop(period.start, None), ReportState.UPCOMING) for period in periods]
-    rows += [ScheduleRow(rules.Period(r.period_start, r.period_end, r.due_on), r, ReportState.UPCOMING)
-             for r in reports.values()]
+    reports = list(contract.reports)
+    starts = {r.period_start for r in reports}
+    rows = [ScheduleRow(rules.Period(r.period_start, r.period_end, r.due_on), r, ReportState.UPCOMING)
+            for r in reports]
+    rows += [ScheduleRow(period, None, ReportState.UPCOMING) for period in periods
+             if period.start not in starts and not _covered(period, reports)]
     rows.sort(key=lambda row: row.period.start)
     return [ScheduleRow(row.period, row.report, _state(row.period, row.report, today)) for row in rows]
 
@@ -218,6 +237,12 @@ def submit_report(contract: Contract, *, period_start: date, summary: str, uploa
     if not contract.is_supplier(actor):
         raise NotAllowed(_l("Only the contracted organisation submits its service reports."))
     _require_in_force(contract)
+    # Under the contract's lock, from the database (not a collection loaded before the lock), and before the upload
+    # is stored: a second submission of the period stores nothing.
+    if db.session.scalar(sa.select(ServiceReport.id).where(ServiceReport.contract_id == contract.id,
+                                                           ServiceReport.period_start == period_start)) is not None:
+        raise Conflict(_l("The report for this period has already been submitted."))
+    db.session.refresh(contract, ["reports"])
     today = local_date(now)
     row = next((row for row in schedule(contract, today) if row.period.start == period_start), None)
     if row is None:
@@ -392,6 +417,10 @@ def complete(contract: Contract, *, actor, now: datetime) -> Contract:
     if contract.accepted_at is None:
         raise DomainError(_l("A contract is completed after its final acceptance (验收), which has not been "
                              "recorded yet."))
+    shut = [i.position for i in contract.installments if i.gate_met_at is None]
+    if shut:
+        raise DomainError(_l("The contract cannot be completed while installments wait for their payment condition: "
+                             "%(positions)s."), positions=", ".join(str(p) for p in shut))
     contract.status, contract.ended_at = ContractStatus.COMPLETED, now
     db.session.flush()
     audit.record("contract.completed", contract, actor=actor, now=now, old={"status": ContractStatus.SIGNED},
@@ -438,6 +467,15 @@ def year_may_continue(contract: Contract, year_index: int) -> bool:
         return True
     previous = year_reviews(contract).get(year_index - 1)
     return previous is None or previous["passed"]
+
+
+def failed_year(contract: Contract) -> int | None:
+    """The first contract year whose latest recorded review failed (the years after it may not continue), or None.
+
+    Installments are not tied to contract years in the schedule, so a failed year stops what looks forward
+    (opening a review gate, extending the term) rather than payments of gates already met."""
+    failed = [index for index, review in sorted(year_reviews(contract).items()) if not review["passed"]]
+    return failed[0] if failed else None
 
 
 def years(contract: Contract) -> list[ContractYear]:

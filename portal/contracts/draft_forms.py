@@ -22,6 +22,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from portal.contracts.models import GATE_LABELS, REPORT_INTERVAL_LABELS
+from portal.errors import DomainError
 from portal.forms import MoneyField, choices, strip, within_calendar
 
 REQUIRED = DataRequired(message=_l("This field is required."))
@@ -94,14 +95,24 @@ class ContractForm(FlaskForm):
                 for row in self.installments if row.form.percent.data is not None]
 
     def lines(self) -> dict[int, Decimal]:
-        return {row.form.fiscal_year.data: row.form.amount.data for row in self.budget_lines
-                if row.form.fiscal_year.data is not None or row.form.amount.data is not None}
+        """The yearly budget lines; a fiscal year entered twice is refused (DomainError), never silently merged."""
+        rows = [(row.form.fiscal_year.data, row.form.amount.data) for row in self.budget_lines
+                if row.form.fiscal_year.data is not None or row.form.amount.data is not None]
+        years = [year for year, _amount in rows]
+        if len(set(years)) != len(years):
+            raise DomainError(_l("Each fiscal year may have only one budget line."))
+        return dict(rows)
 
 
 class SignForm(FlaskForm):
     password = PasswordField(_l("Your password, to sign with your own account"),
                              validators=[REQUIRED, Length(max=200)])
     agree = BooleanField(_l("I have read the contract and sign it for my organisation"), validators=[REQUIRED])
+
+
+class WithdrawForm(FlaskForm):
+    reason = TextAreaField(_l("Why the draft is withdrawn"), filters=TEXT,
+                           validators=[REQUIRED, Length(min=5, max=2000)])
 
 
 class FilingForm(FlaskForm):

@@ -13,7 +13,7 @@ from flask_login import current_user
 from portal.accounts.services import LoginLocked, WrongPassword, confirm_password
 from portal.audit import client_ip
 from portal.contracts import rules, services
-from portal.contracts.draft_forms import ContractForm, FilingForm, SignForm
+from portal.contracts.draft_forms import ContractForm, FilingForm, SignForm, WithdrawForm
 from portal.contracts.models import (
     CONTRACT_STATUS_LABELS,
     GATE_LABELS,
@@ -160,6 +160,8 @@ def detail(contract_id):
     return _render("detail.html", contract=contract, manage=manage, clocks=services.clocks(contract, local_date(now)),
                    can_edit=manage and services.can_edit(contract), can_sign=services.can_sign(contract, current_user),
                    block=block, document=services.contract_pdf(contract), action_form=ActionForm(),
+                   can_withdraw=services.can_withdraw(contract, current_user), withdraw_form=WithdrawForm(),
+                   award_in_force=services.award_in_force(contract),
                    filing_form=FilingForm(filed_on=local_date(now)), today=local_date(now))
 
 
@@ -202,6 +204,21 @@ def sign(contract_id):
         return _render("sign.html", 400, **page)
     return run(lambda: services.sign(contract, actor=current_user, now=now),
                _("You have signed the contract."), target) or _render("sign.html", 400, **page)
+
+
+@bp.post("/contracts/<int:contract_id>/withdraw")
+@role_required(Role.OFFICER)
+def withdraw(contract_id):
+    contract = load_contract(contract_id)
+    ensure(contract.can_manage(current_user))
+    form = WithdrawForm()
+    target = url_for("contracts.detail", contract_id=contract_id)
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return redirect(target)
+    run(lambda: services.withdraw_draft(contract, reason=form.reason.data, actor=current_user, now=utcnow()),
+        _("The draft has been withdrawn."), target)
+    return redirect(target)
 
 
 # --- After signing --------------------------------------------------------------------------------------------------

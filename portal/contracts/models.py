@@ -34,6 +34,7 @@ class ContractStatus(StrEnum):
     SIGNED = "signed"  # both parties signed: in force
     TERMINATED = "terminated"  # ended early, with grounds
     COMPLETED = "completed"  # ended after final acceptance (验收)
+    WITHDRAWN = "withdrawn"  # a draft withdrawn before both signed (its award annulled, or abandoned)
 
 
 CONTRACT_STATUS_LABELS = {
@@ -41,6 +42,7 @@ CONTRACT_STATUS_LABELS = {
     ContractStatus.SIGNED: _l("Signed (in force)"),
     ContractStatus.TERMINATED: _l("Terminated"),
     ContractStatus.COMPLETED: _l("Completed"),
+    ContractStatus.WITHDRAWN: _l("Withdrawn (draft)"),
 }
 
 
@@ -63,7 +65,7 @@ class Contract(TimestampMixin, db.Model):
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint("end_date >= start_date", name="dates"),
         sa.CheckConstraint("performance_bond IS NULL OR performance_bond >= 0", name="bond_not_negative"),
-        sa.CheckConstraint("status = 'draft' OR signed_at IS NOT NULL", name="signed_has_time"),
+        sa.CheckConstraint("status IN ('draft', 'withdrawn') OR signed_at IS NOT NULL", name="signed_has_time"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -100,7 +102,8 @@ class Contract(TimestampMixin, db.Model):
     notice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("notices.id"))
     filed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     filing_reference: Mapped[str] = mapped_column(sa.String(120), nullable=False, default="")
-    # The end: final acceptance (验收, R45) or termination with grounds.
+    # The end: final acceptance (验收, R45), termination with grounds, or a draft's withdrawal (ended_at and the
+    # reason in termination_grounds).
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acceptance_record: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -195,7 +198,10 @@ class Installment(db.Model):
 
 
 class Amendment(db.Model):
-    """A change to a signed contract: its reason, the terms before and after, an added amount, its own PDF."""
+    """A change to a signed contract: its reason, the terms before and after, an added amount, its own PDF.
+
+    Proposed by the bureau's officer, it takes effect only once a user of the supplier confirms it with their
+    password (both parties agree, 民法典 543): pending while ``confirmed_at`` is None."""
 
     __tablename__ = "contract_amendments"
     __table_args__ = (
@@ -213,6 +219,8 @@ class Amendment(db.Model):
     document_id: Mapped[int | None] = mapped_column(sa.ForeignKey("generated_documents.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), nullable=False)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the supplier agreed: applied from then
+    confirmed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
     contract: Mapped[Contract] = relationship(back_populates="amendments")
     document: Mapped[GeneratedDocument | None] = relationship()

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from portal.contracts.amendments import REASON_MIN_CHARS
@@ -34,8 +34,10 @@ class AcceptanceForm(FlaskForm):
                                                 "contract's file, not published."))
     record = TextAreaField(_l("Acceptance record"), filters=TEXT, validators=[REQUIRED, Length(max=5000)],
                            description=_l("What was checked against the contract's content and targets, and the "
-                                          "finding. Published in the acceptance result notice: write no personal "
-                                          "data."))
+                                          "finding. Kept in the contract's file, not published."))
+    conclusion = TextAreaField(_l("Public conclusion"), filters=TEXT, validators=[REQUIRED, Length(max=500)],
+                               description=_l("A short conclusion, e.g. 验收合格. Published as is in the acceptance "
+                                              "result notice: write no personal data."))
 
 
 def parse_budget_lines(text: str) -> dict[int, Decimal]:
@@ -77,6 +79,12 @@ class AmendmentForm(FlaskForm):
     new_end_date = DateField(_l("New end date (extension)"), validators=[Optional(), within_calendar],
                              description=_l("Leave empty to keep the term. At most 36 months from the start, "
                                             "extensions included (102-24)."))
+    budget_secured = BooleanField(_l("The budget for the whole term is secured"))
+    service_stable = BooleanField(_l("The service is fixed, continuous and stably priced"))
+    long_term_note = TextAreaField(_l("Why a term over 12 months (102-24)"), filters=TEXT,
+                                   validators=[Optional(), Length(max=5000)],
+                                   description=_l("Needed with both grounds when the extension takes the term past 12 "
+                                                  "months; never more than 36 months."))
     added_amount = MoneyField(_l("Added amount (yuan)"), validators=[Optional()],
                               description=_l("Paid as a new installment after the final acceptance (验收). All "
                                              "amendments together may add at most 10 percent of the original "
@@ -88,7 +96,15 @@ class AmendmentForm(FlaskForm):
     def changes(self) -> dict:
         """The proposed terms for ``amendments.amend`` (unchanged ones are dropped there)."""
         changes = {"service_content": self.service_content.data, "targets": self.targets.data,
-                   "breach_terms": self.breach_terms.data, "report_interval": self.report_interval.data}
+                   "breach_terms": self.breach_terms.data, "report_interval": self.report_interval.data,
+                   "budget_secured": self.budget_secured.data, "service_stable": self.service_stable.data,
+                   "long_term_note": self.long_term_note.data or ""}
         if self.budget_lines.data:
             changes["budget_lines"] = parse_budget_lines(self.budget_lines.data)
         return changes
+
+
+class ConfirmAmendmentForm(FlaskForm):
+    password = PasswordField(_l("Your password, to confirm with your own account"),
+                             validators=[REQUIRED, Length(max=200)])
+    agree = BooleanField(_l("I have read the amendment and agree to it for my organisation"), validators=[REQUIRED])

@@ -14,7 +14,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
+from portal.accounts.services import LoginLocked, WrongPassword, confirm_password
+from portal.audit import client_ip
 from portal.contracts import amendments, payments
+from portal.contracts.delivery import failed_year
 from portal.contracts.models import (
     GATE_LABELS,
     REPORT_INTERVAL_LABELS,
@@ -22,12 +25,19 @@ from portal.contracts.models import (
     ContractStatus,
     Installment,
 )
-from portal.contracts.payment_forms import AcceptanceForm, AmendmentForm, PaymentForm, budget_lines_text
+from portal.contracts.payment_forms import (
+    AcceptanceForm,
+    AmendmentForm,
+    ConfirmAmendmentForm,
+    PaymentForm,
+    budget_lines_text,
+)
 from portal.contracts.views import bp, load_contract, run
 from portal.db import utcnow
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.files import send_stored
+from portal.forms import ActionForm
 from portal.permissions import Role, ensure, role_required
 from portal.tenders.rules import local_date
 
@@ -80,6 +90,8 @@ def payments_panel(contract) -> dict:
         "acceptance_form": (AcceptanceForm(formdata=None, accepted_on=today)
                             if manage and signed and contract.accepted_at is None else None),
         "can_amend": manage and signed, "term_labels": amendments.TERM_LABELS,
+        "pending": any(a.confirmed_at is None for a in history),
+        "failed_year": failed_year(contract) if signed else None,
     }
 
 
@@ -110,7 +122,8 @@ def record_acceptance(contract_id):
     form = AcceptanceForm()
     if form.validate_on_submit():
         done = run(lambda: payments.record_acceptance(
-            contract, record=form.record.data, accepted_on=form.accepted_on.data, participants=form.participants.data,
+            contract, record=form.record.data, conclusion=form.conclusion.data,
+            accepted_on=form.accepted_on.data, participants=form.participants.data,
             actor=current_user, now=utcnow()),
             _("The final acceptance (验收) is recorded and its result published."), _detail(contract_id))
         if done is not None:
@@ -137,6 +150,8 @@ def amend(contract_id):
         return redirect(_detail(contract_id))
     form = AmendmentForm(service_content=contract.service_content, targets=contract.targets,
                          breach_terms=contract.breach_terms, report_interval=contract.report_interval,
+                         budget_secured=contract.budget_secured, service_stable=contract.service_stable,
+                         long_term_note=contract.long_term_note,
                          budget_lines=budget_lines_text(contract.budget_lines))
     if not form.validate_on_submit():
         return _amend_page(contract, form, 400 if request.method == "POST" else 200)
@@ -149,7 +164,8 @@ def amend(contract_id):
         flash(str(exc), "danger")
         return _amend_page(contract, form, exc.status_code)
     db.session.commit()
-    flash(_("Amendment %(n)s is recorded and its PDF issued.", n=made.number), "success")
+    flash(_("Amendment %(n)s is proposed: it takes effect, and its PDF is issued, once the supplier confirms it.",
+            n=made.number), "success")
     return redirect(url_for("contracts.amendment", amendment_id=made.id))
 
 
@@ -159,11 +175,54 @@ def _load_amendment(amendment_id: int) -> Amendment:
     return amendment
 
 
+def _amendment_page(made, status: int = 200, form=None):
+    contract = made.contract
+    pending = amendments.is_pending(made) and contract.status == ContractStatus.SIGNED
+    confirm = pending and contract.is_supplier(current_user)
+    return _render("amendment.html", status, amendment=made, contract=contract, changes=amendments.changes_of(made),
+                   pending=amendments.is_pending(made),
+                   confirm_form=(form or ConfirmAmendmentForm()) if confirm else None,
+                   withdraw_form=ActionForm() if pending and contract.can_manage(current_user) else None)
+
+
 @bp.get("/contracts/amendments/<int:amendment_id>")
 @role_required(Role.OFFICER, Role.ADMIN, Role.SUPPLIER)
 def amendment(amendment_id):
+    return _amendment_page(_load_amendment(amendment_id))
+
+
+@bp.post("/contracts/amendments/<int:amendment_id>/confirm")
+@role_required(Role.SUPPLIER)
+def confirm_amendment(amendment_id):
     made = _load_amendment(amendment_id)
-    return _render("amendment.html", amendment=made, contract=made.contract, changes=amendments.changes_of(made))
+    ensure(made.contract.is_supplier(current_user))
+    form = ConfirmAmendmentForm()
+    if not form.validate_on_submit():
+        return _amendment_page(made, 400, form)
+    now = utcnow()
+    try:
+        confirm_password(current_user, form.password.data, purpose="contract.amendment", actor=current_user,
+                         ip=client_ip(), now=now)
+    except (WrongPassword, LoginLocked) as exc:
+        db.session.commit()  # the recorded attempt counts towards the lockout
+        flash(str(exc), "danger")
+        return _amendment_page(made, 400, form)
+    target = url_for("contracts.amendment", amendment_id=amendment_id)
+    return run(lambda: amendments.confirm_amendment(made, actor=current_user, now=now),
+               _("You have confirmed amendment %(n)s: it is now in force and its PDF issued.", n=made.number),
+               target) or _amendment_page(made, 400, form)
+
+
+@bp.post("/contracts/amendments/<int:amendment_id>/withdraw")
+@role_required(Role.OFFICER)
+def withdraw_amendment(amendment_id):
+    made = _load_amendment(amendment_id)
+    contract_id = made.contract_id
+    ensure(made.contract.can_manage(current_user) and ActionForm().validate_on_submit())
+    target = _detail(contract_id)
+    return run(lambda: amendments.withdraw_amendment(made, actor=current_user, now=utcnow()),
+               _("The proposed amendment has been withdrawn."), target) or redirect(
+        url_for("contracts.amendment", amendment_id=amendment_id))
 
 
 @bp.get("/contracts/amendments/<int:amendment_id>/amendment.pdf")
@@ -171,6 +230,6 @@ def amendment(amendment_id):
 def amendment_pdf(amendment_id):
     made = _load_amendment(amendment_id)
     if made.document is None:
-        flash(_("The amendment's PDF is issued with the amendment."), "info")
+        flash(_("The amendment's PDF is issued once the supplier confirms the amendment."), "info")
         return redirect(url_for("contracts.amendment", amendment_id=amendment_id))
     return send_stored(made.document.file)

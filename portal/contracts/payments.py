@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal import audit
 from portal.accounts.services import active_users
+from portal.contracts.delivery import failed_year
 from portal.contracts.models import GATE_LABELS, Contract, ContractStatus, Gate, Installment
 from portal.contracts.services import contract_link, lock_contract
 from portal.errors import Conflict, DomainError, NotAllowed
@@ -45,6 +46,7 @@ PASSING_GRADE = GRADES["合格"]  # a review opens a payment gate at 合格 or b
 ACCEPTANCE_SOURCE = "acceptance"
 SIGNING_SOURCE = "signing"
 VOUCHER_MAX_CHARS = 80  # Installment.voucher
+CONCLUSION_MAX_CHARS = 500  # the public conclusion of the acceptance, published as is
 RECORD_MIN_CHARS = 10  # an acceptance record says what was checked and found
 PARTICIPANTS_MIN_CHARS = 2  # one name (two hanzi) at least
 ACCEPTANCE_NOTICE_SUFFIX = "验收结果公告"
@@ -159,6 +161,12 @@ def open_review_gate(contract: Contract, *, review_ref: str, grade: str, actor, 
     already = next((i for i in rows if i.gate_source == review_ref), None)
     if already is not None:
         return already
+    failed = failed_year(contract)
+    if failed is not None:
+        # Installments are not tied to contract years, so a failed year stops every gate still shut (payments of
+        # gates already met go on): the next year may not continue until a later review of that year passes.
+        raise DomainError(_l("The yearly review of contract year %(n)s failed: no further review gate opens until a "
+                             "later review of that year passes."), n=failed)
     waiting = next((i for i in rows if i.gate == Gate.REVIEW and i.gate_met_at is None), None)
     if waiting is None:
         return None
@@ -172,8 +180,9 @@ def open_review_gate(contract: Contract, *, review_ref: str, grade: str, actor, 
 # --- Final acceptance (验收, R45) -----------------------------------------------------------------------------------
 
 
-def acceptance_notice_body(contract: Contract, *, accepted_on: date, record: str, published_on: date) -> str:
-    """The acceptance result notice (验收结果公告, R45), in Chinese: the result, no personal data."""
+def acceptance_notice_body(contract: Contract, *, accepted_on: date, conclusion: str, published_on: date) -> str:
+    """The acceptance result notice (验收结果公告, R45), in Chinese: the short public conclusion, never the private
+    record, no personal data."""
     lines = [
         f"项目编号：{contract.tender.reference}",
         f"合同编号：{contract.reference}",
@@ -184,22 +193,26 @@ def acceptance_notice_body(contract: Contract, *, accepted_on: date, record: str
         f"合同期限：{contract.start_date.isoformat()}至{contract.end_date.isoformat()}",
         f"验收日期：{accepted_on.isoformat()}",
         "验收方式：采购人按照合同约定的服务内容和目标组织验收，并邀请服务对象参与、出具意见。",
-        f"验收结论：{' '.join(record.split())}",
+        f"验收结论：{' '.join(conclusion.split())}",
         f"公告日期：{published_on.isoformat()}",
     ]
     return "\n".join(lines)
 
 
-def acceptance_record_text(*, accepted_on: date, participants: str, record: str) -> str:
-    """What the contract keeps of the acceptance: its day, who took part (service users included) and the record."""
-    return f"验收日期：{accepted_on.isoformat()}\n参加验收人员：{participants}\n验收意见：{record}"
+def acceptance_record_text(*, accepted_on: date, participants: str, record: str, conclusion: str) -> str:
+    """What the contract keeps of the acceptance (``Contract.acceptance_record``, private to the parties and the
+    overseers): its day, who took part (service users included), the public conclusion — the one line published in
+    the notice — and the private record, each on its own labelled line(s) in this order."""
+    return (f"验收日期：{accepted_on.isoformat()}\n参加验收人员：{participants}\n验收结论（公开）：{conclusion}\n"
+            f"验收意见（不公开）：{record}")
 
 
-def record_acceptance(contract: Contract, *, record: str, accepted_on: date, participants: str, actor,
-                      now: datetime):
+def record_acceptance(contract: Contract, *, record: str, conclusion: str, accepted_on: date, participants: str,
+                      actor, now: datetime):
     """The final acceptance (验收) of a signed contract by its bureau's officer (R45): the service users were invited
     and the record names who took part. Opens the ACCEPTANCE gates and publishes the acceptance result notice
-    (合同公告 kind, without the participants' names). Returns the notice."""
+    (合同公告 kind) with only the short public ``conclusion``: the record and the participants stay private.
+    Returns the notice."""
     contract = lock_contract(contract)
     _require_manager(contract, actor)
     if contract.status != ContractStatus.SIGNED:
@@ -207,6 +220,10 @@ def record_acceptance(contract: Contract, *, record: str, accepted_on: date, par
     if contract.accepted_at is not None:
         raise Conflict(_l("The final acceptance (验收) of this contract is already recorded."))
     record, participants = (record or "").strip(), (participants or "").strip()
+    conclusion = " ".join((conclusion or "").split())
+    if not conclusion or len(conclusion) > CONCLUSION_MAX_CHARS:
+        raise DomainError(_l("Write the public conclusion of the acceptance (at most %(max)s characters); it is "
+                             "published in the acceptance result notice."), max=CONCLUSION_MAX_CHARS)
     if len(record) < RECORD_MIN_CHARS:
         raise DomainError(_l("Write the acceptance record: what was checked against the contract and the "
                              "finding (at least %(n)s characters)."), n=RECORD_MIN_CHARS)
@@ -218,9 +235,12 @@ def record_acceptance(contract: Contract, *, record: str, accepted_on: date, par
     if accepted_on < local_date(contract.signed_at):
         raise DomainError(_l("The acceptance day cannot be before the contract was signed (%(date)s)."),
                           date=local_date(contract.signed_at).isoformat())
+    if accepted_on < contract.start_date:
+        raise DomainError(_l("The acceptance day cannot be before the term starts (%(date)s)."),
+                          date=contract.start_date.isoformat())
     contract.accepted_at = now
     contract.acceptance_record = acceptance_record_text(accepted_on=accepted_on, participants=participants,
-                                                        record=record)
+                                                        record=record, conclusion=conclusion)
     db.session.flush()
     rows = list(db.session.scalars(sa.select(Installment).where(Installment.contract_id == contract.id)
                                    .order_by(Installment.position).with_for_update()
@@ -229,10 +249,11 @@ def record_acceptance(contract: Contract, *, record: str, accepted_on: date, par
               for i in rows if i.gate == Gate.ACCEPTANCE and i.gate_met_at is None]
     notice = publish_notice(
         NoticeKind.CONTRACT, bureau=contract.bureau, title=f"{contract.title}{ACCEPTANCE_NOTICE_SUFFIX}",
-        body=acceptance_notice_body(contract, accepted_on=accepted_on, record=record, published_on=today),
+        body=acceptance_notice_body(contract, accepted_on=accepted_on, conclusion=conclusion, published_on=today),
         now=now, tender=contract.tender, actor=actor)
     audit.record("contract.accepted", contract, actor=actor, now=now, new={
-        "accepted_on": accepted_on, "participants": participants, "record": record, "notice": notice.document.number,
+        "accepted_on": accepted_on, "participants": participants, "record": record, "conclusion": conclusion,
+        "notice": notice.document.number,
         "installments_opened": [i.position for i in opened]})
     context = {"reference": contract.reference, "title": contract.title, "accepted_on": accepted_on.isoformat(),
                "amount": format_money(sum((i.amount for i in opened), Decimal("0.00")))}

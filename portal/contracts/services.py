@@ -181,13 +181,15 @@ def _visible(query, user):
 
 def contracts_for(user, statuses=None, limit: int | None = None) -> list[Contract]:
     """The contracts ``user`` may list: an officer its bureau's (the city bureau its districts' too), an admin all,
-    a supplier its own; drafts first, then the newest."""
+    a supplier its own; drafts first (a draft of an annulled award too, so that it can be withdrawn), then the
+    newest, withdrawn drafts last."""
     query = _visible(sa.select(Contract), user).options(
         selectinload(Contract.tender), selectinload(Contract.bureau), selectinload(Contract.supplier))
     if statuses:
         query = query.where(Contract.status.in_(list(statuses)))
-    query = query.order_by(sa.case((Contract.status == ContractStatus.DRAFT, 0), else_=1), Contract.drafted_at.desc(),
-                           Contract.id.desc())
+    query = query.order_by(sa.case((Contract.status == ContractStatus.DRAFT, 0),
+                                   (Contract.status == ContractStatus.WITHDRAWN, 2), else_=1),
+                           Contract.drafted_at.desc(), Contract.id.desc())
     return list(db.session.scalars(query.limit(limit) if limit else query))
 
 
@@ -203,9 +205,25 @@ def awards_awaiting_contract(user) -> list[Award]:
         .options(selectinload(Award.tender), selectinload(Award.supplier)).order_by(Award.decided_at)))
 
 
+def live_draft_clause():
+    """SQL: the contract is a draft whose award is still in force (a draft of an annulled award awaits withdrawal)."""
+    active = sa.select(Award.id).where(Award.id == Contract.award_id, Award.status == AwardStatus.ACTIVE)
+    return sa.and_(Contract.status == ContractStatus.DRAFT, active.exists())
+
+
 def dashboard_contracts(user, limit: int = 8) -> list[Contract]:
-    """For the dashboards: the contracts awaiting signature and those in force."""
-    return contracts_for(user, (ContractStatus.DRAFT, ContractStatus.SIGNED), limit=limit)
+    """For the dashboards: the contracts awaiting signature (their award still in force) and those in force."""
+    query = _visible(sa.select(Contract), user).options(
+        selectinload(Contract.tender), selectinload(Contract.bureau), selectinload(Contract.supplier))
+    query = query.where(sa.or_(Contract.status == ContractStatus.SIGNED, live_draft_clause())).order_by(
+        sa.case((Contract.status == ContractStatus.DRAFT, 0), else_=1), Contract.drafted_at.desc(), Contract.id.desc())
+    return list(db.session.scalars(query.limit(limit)))
+
+
+def award_in_force(contract: Contract) -> bool:
+    """Whether the award the contract was drafted from is still ACTIVE (not annulled or superseded)."""
+    award = db.session.get(Award, contract.award_id)
+    return award is not None and award.status == AwardStatus.ACTIVE
 
 
 def contract_pdf(contract: Contract) -> GeneratedDocument | None:
@@ -259,7 +277,11 @@ def clocks(contract: Contract, today: date) -> dict:
         "signed_late": (contract.signed_at is not None
                         and local_date(contract.signed_at) > rules.signing_due(contract.award_letter_on)),
         "notice_due": notice_due,
-        "notice_overdue": contract.notice_id is None and notice_due is not None and today > notice_due,
+        # Without the working-day calendar the last day is unknown: the missing notice shows as overdue, so that the
+        # officer publishes it rather than nothing being shown (the job waits for the calendar).
+        "notice_overdue": contract.notice_id is None and contract.signed_at is not None and (
+            notice_due is None or today > notice_due),
+        "notice_calendar_missing": contract.signed_at is not None and notice_due is None,
         "filing_due": filing_due,
         "filing_overdue": (filing_due is not None and (
             local_date(contract.filed_at) > filing_due if contract.filed_at is not None else today > filing_due)),
@@ -271,10 +293,15 @@ def clocks(contract: Contract, today: date) -> dict:
 
 
 def next_reference(bureau: Organisation, year: int) -> str:
-    """HT<year>-<bureau>-<seq>: the bureau's contracts of the year, numbered from 1."""
+    """HT<year>-<bureau>-<seq>: the bureau's contracts of the year, numbered from 1 (the highest so far + 1).
+
+    The bureau's row is locked first (SELECT ... FOR UPDATE on PostgreSQL) so two drafts of one bureau, even from
+    different tenders, take their numbers one after the other until the caller commits."""
+    db.session.execute(sa.select(Organisation.id).where(Organisation.id == bureau.id).with_for_update())
     prefix = f"HT{year}-{bureau.id:03d}-"
-    count = db.session.scalar(sa.select(sa.func.count(Contract.id)).where(Contract.reference.like(f"{prefix}%")))
-    return f"{prefix}{count + 1:04d}"
+    taken = db.session.scalars(sa.select(Contract.reference).where(Contract.reference.like(f"{prefix}%"))).all()
+    highest = max((int(ref[len(prefix):]) for ref in taken if ref[len(prefix):].isdigit()), default=0)
+    return f"{prefix}{highest + 1:04d}"
 
 
 def draft_defaults(award: Award, today: date) -> dict:
@@ -322,8 +349,13 @@ def _clean_values(values: dict) -> dict:
     return clean
 
 
-def _check_terms(values: dict, amount: Decimal, installments, budget_lines: dict[int, Decimal]) -> None:
-    """All the rules at once: the term, the yearly budget lines, the schedule and the bond."""
+def _check_terms(values: dict, amount: Decimal, installments, budget_lines: dict[int, Decimal],
+                 award_letter_on: date) -> None:
+    """All the rules at once: the term (from the award letter's day on), the yearly budget lines, the schedule and
+    the bond."""
+    if values["start_date"] is not None and values["start_date"] < award_letter_on:
+        raise DomainError(_l("The term cannot start before the award letter's day (%(date)s)."),
+                          date=award_letter_on.isoformat())
     if any(gate not in set(Gate) for _, gate, _ in installments):
         raise DomainError(_l("Choose a payment gate for each installment."))
     if any(len((label or "").strip()) > 200 for _, _, label in installments):
@@ -402,13 +434,17 @@ def draft_contract(award: Award, values: dict, installments: list[tuple[Decimal,
     budget lines checked against the rules."""
     tender = lock_tender(award.tender)
     _require_manager(tender, actor)
-    if contract_for_award(award) is not None:
+    existing = contract_for_award(award)
+    if existing is not None and existing.status == ContractStatus.WITHDRAWN:
+        raise Conflict(_l("The contract drafted from this award was withdrawn; an award's contract is drafted only "
+                          "once. A new contract needs a new award."))
+    if existing is not None:
         raise Conflict(_l("A contract has already been drafted from this award."))
     _check_award_in_force(tender, award, now)
     if tender.status != TenderStatus.AWARDED:
         raise DomainError(_l("Only an awarded tender can have its contract drafted."))
     values = _clean_values(values)
-    _check_terms(values, award.amount, installments, budget_lines)
+    _check_terms(values, award.amount, installments, budget_lines, local_date(award.decided_at))
     contract = Contract(reference=next_reference(tender.bureau, local_date(now).year), tender_id=tender.id,
                         award_id=award.id, bureau_id=tender.bureau_id, supplier_id=award.supplier_id,
                         status=ContractStatus.DRAFT, amount=award.amount, award_letter_on=local_date(award.decided_at),
@@ -430,9 +466,42 @@ def draft_contract(award: Award, values: dict, installments: list[tuple[Decimal,
 
 
 def can_edit(contract: Contract) -> bool:
-    """The terms change only while drafted and before either party signed."""
+    """The terms change only while drafted, before either party signed, and while the award is in force."""
     return (contract.status == ContractStatus.DRAFT and contract.officer_signed_at is None
-            and contract.supplier_signed_at is None)
+            and contract.supplier_signed_at is None and award_in_force(contract))
+
+
+def can_withdraw(contract: Contract, user) -> bool:
+    """An officer of the bureau may withdraw a draft (before the second signature makes it a contract)."""
+    return contract.status == ContractStatus.DRAFT and contract.can_manage(user)
+
+
+WITHDRAW_REASON_MIN = 5
+WITHDRAW_REASON_MAX = 2000
+
+
+def withdraw_draft(contract: Contract, *, reason: str, actor: User, now: datetime) -> Contract:
+    """The officer withdraws a draft that will never be signed: its award was annulled (always allowed), or the
+    draft is abandoned (allowed while DRAFT, i.e. before the second signature). The reason is kept in
+    ``termination_grounds`` and the day in ``ended_at``; the supplier is told. The award's contract is not drafted
+    again (one contract per award): a new contract needs a new award."""
+    contract = lock_contract(contract)
+    _require_manager(contract, actor)
+    if contract.status != ContractStatus.DRAFT:
+        raise Conflict(_l("Only a draft that both parties have not yet signed can be withdrawn."))
+    reason = (reason or "").strip()
+    if len(reason) < WITHDRAW_REASON_MIN or len(reason) > WITHDRAW_REASON_MAX:
+        raise DomainError(_l("Give the reason for withdrawing the draft (%(min)s to %(max)s characters)."),
+                          min=WITHDRAW_REASON_MIN, max=WITHDRAW_REASON_MAX)
+    in_force = award_in_force(contract)
+    contract.status, contract.ended_at, contract.termination_grounds = ContractStatus.WITHDRAWN, now, reason
+    db.session.flush()
+    audit.record("contract.withdrawn", contract, actor=actor, now=now,
+                 old={"status": ContractStatus.DRAFT}, new={"status": contract.status, "reason": reason,
+                                                              "award_in_force": in_force})
+    notify_many(_supplier_users(contract), "contract_withdrawn", _context(contract) | {"reason": reason},
+                link=contract_link(contract), now=now)
+    return contract
 
 
 def update_draft(contract: Contract, values: dict, installments: list[tuple[Decimal, str, str]],
@@ -440,10 +509,12 @@ def update_draft(contract: Contract, values: dict, installments: list[tuple[Deci
     """The officer changes the draft's terms; once either party has signed, the terms are what was signed."""
     contract = lock_contract(contract)
     _require_manager(contract, actor)
+    if contract.status == ContractStatus.DRAFT and not award_in_force(contract):
+        raise DomainError(_l("The award this contract comes from is no longer in force: withdraw the draft."))
     if not can_edit(contract):
         raise Conflict(_l("A party has signed the contract: its terms can no longer be changed."))
     values = _clean_values(values)
-    _check_terms(values, contract.amount, installments, budget_lines)
+    _check_terms(values, contract.amount, installments, budget_lines, contract.award_letter_on)
     old = _snapshot(contract)
     for field, value in values.items():
         setattr(contract, field, value)
@@ -543,7 +614,7 @@ def can_sign(contract: Contract, user) -> bool:
     """Whether ``user`` may still sign for its side (the clock and the challenge gate are checked by ``sign``)."""
     side = signing_side(contract, user)
     return (side is not None and contract.status == ContractStatus.DRAFT
-            and getattr(contract, f"{side}_signed_at") is None)
+            and getattr(contract, f"{side}_signed_at") is None and award_in_force(contract))
 
 
 def sign(contract: Contract, *, actor: User, now: datetime) -> Contract:
@@ -554,12 +625,17 @@ def sign(contract: Contract, *, actor: User, now: datetime) -> Contract:
     side = signing_side(contract, actor)
     if side is None:
         raise NotAllowed(_l("Only an officer of the contracting bureau or a user of the supplier can sign."))
+    if contract.status == ContractStatus.WITHDRAWN:
+        raise Conflict(_l("This draft has been withdrawn: it can no longer be signed."))
     if contract.status != ContractStatus.DRAFT:
         raise Conflict(_l("The contract has already been signed by both parties."))
     if getattr(contract, f"{side}_signed_at") is not None:
         raise Conflict(_l("Your side has already signed this contract."))
     _check_award_in_force(contract.tender, db.session.get(Award, contract.award_id), now)
     today = local_date(now)
+    if contract.end_date < today:
+        raise DomainError(_l("The term ended on %(date)s: a contract whose term has passed cannot be signed; "
+                             "withdraw the draft."), date=contract.end_date.isoformat())
     left = days_left(contract, today)
     setattr(contract, f"{side}_signed_at", now)
     setattr(contract, f"{side}_signed_by_id", actor.id)
@@ -711,7 +787,7 @@ def remind_contracts(now: datetime) -> int:
     Each reminder is sent once (Contract.reminded). Returns how many were sent."""
     today = local_date(now)
     count = 0
-    drafts = db.session.scalars(sa.select(Contract).where(Contract.status == ContractStatus.DRAFT)
+    drafts = db.session.scalars(sa.select(Contract).where(live_draft_clause())
                                 .options(selectinload(Contract.tender), selectinload(Contract.supplier),
                                          selectinload(Contract.bureau)).order_by(Contract.id)).all()
     for contract in drafts:

@@ -374,7 +374,8 @@ def test_officer_and_ngo_draft_sign_amend_and_follow_a_three_year_agreement(page
     assert contract["installments"][0]["voucher"] == "ZF20260901-001"
     assert contract["installments"][1]["paid_on"] is None
 
-    # 5. The officer amends: more than 10 percent added in all is refused (L49); 5 percent is recorded.
+    # 5. The officer amends: more than 10 percent added in all is refused (L49); 5 percent is proposed, and the
+    # NGO confirms it with its password.
     page.goto(base)
     click_through(page, f"{base}/amend")
     page.fill("#reason", AMEND_REASON)
@@ -392,13 +393,24 @@ def test_officer_and_ngo_draft_sign_amend_and_follow_a_three_year_agreement(page
     submit(page, page.locator("main form[method=post] button[type=submit]"))
     expect_no_form_errors(page)
     expect_flash(page)
+    # Proposed only: nothing changes until the NGO agrees with its own password (民法典 543).
+    contract = stored(tender_id)
+    [(amendment_id, number, added, with_document)] = contract["amendments"]
+    assert (number, added, with_document) == (1, ADD, False) and contract["amount"] == AMOUNT
+    amendment_url = f"/contracts/amendments/{amendment_id}"
+    expect(page).to_have_url(re.compile(re.escape(amendment_url) + "$"))
+    ngo.goto(amendment_url)
+    ngo.check("#agree")
+    ngo.fill("#password", DEMO_PASSWORD)
+    submit(ngo, ngo.locator(f"main form[action='{amendment_url}/confirm'] button[type=submit]"))
+    expect_no_form_errors(ngo)
+    expect_flash(ngo)
     contract = stored(tender_id)
     [(amendment_id, number, added, with_document)] = contract["amendments"]
     assert (number, added, with_document) == (1, ADD, True)
     assert contract["amount"] == AMOUNT + ADD and contract["lines"][2029] == Decimal("49000.00")
     assert contract["installments"][-1]["amount"] == ADD and contract["installments"][-1]["gate"] == "acceptance"
-    amendment_url = f"/contracts/amendments/{amendment_id}"
-    expect(page).to_have_url(re.compile(re.escape(amendment_url) + "$"))
+    page.goto(amendment_url)
     expect(page.locator("main")).to_contain_text(AMEND_REASON)
     expect(page.locator("main table")).to_contain_text("49,000.00")
     amendment_pdf = download(page, f"{amendment_url}/amendment.pdf")

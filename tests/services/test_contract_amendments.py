@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -19,7 +19,7 @@ from portal.accounts.models import OrgKind, User
 from portal.audit import AuditEntry
 from portal.contracts import amendments, payments
 from portal.contracts.models import Amendment, Contract, Gate
-from portal.errors import DomainError, NotAllowed
+from portal.errors import Conflict, DomainError, NotAllowed
 from portal.extensions import db
 from portal.notify import Notification
 from portal.pdf import GeneratedDocument, content_hash, issue_document
@@ -36,10 +36,15 @@ def built(city_bureau, create_user, now):
     return signed_contract(city_bureau, create_user, now=now)
 
 
-def amend(built, *, reason=REASON, changes=None, added="0", new_end=None, actor=None, at=AT) -> Amendment:
+def amend(built, *, reason=REASON, changes=None, added="0", new_end=None, actor=None, at=AT,
+          confirm=True) -> Amendment:
+    """The officer proposes the amendment and (unless ``confirm`` is False) the NGO's user confirms it."""
     made = amendments.amend(built.contract, reason=reason, changes=changes or {}, added_amount=Decimal(added),
                             new_end_date=new_end, actor=actor or built.officers[0], now=at)
     db.session.commit()
+    if confirm:
+        amendments.confirm_amendment(made, actor=built.supplier, now=at)
+        db.session.commit()
     return made
 
 
@@ -87,7 +92,7 @@ def test_the_ten_percent_cap_holds_across_several_amendments(built):
 
 
 def test_an_added_amount_after_acceptance_is_payable_at_once(built):
-    payments.record_acceptance(built.contract, record="服务内容与目标均已完成，验收合格。",
+    payments.record_acceptance(built.contract, record="服务内容与目标均已完成，验收合格。", conclusion="验收合格",
                                accepted_on=date(2027, 2, 26), participants="王芳、李强（服务对象代表）",
                                actor=built.officers[0], now=AT)
     db.session.commit()
@@ -117,6 +122,17 @@ def test_an_extension_past_12_months_needs_the_grounds(built):
     refused(built, r"covers 13 months: more than 12 months needs both grounds", new_end=date(2028, 1, 1),
             changes={"budget_lines": {2027: "100000.00", 2028: "80000.00"}})
     assert built.contract.end_date == date(2027, 12, 31)
+    refused(built, "recorded with an extension", changes={"budget_secured": True})
+    grounds = {"budget_secured": True, "service_stable": True, "long_term_note": "第二年预算已纳入中期财政规划。"}
+    made = amend(built, new_end=date(2028, 6, 30),
+                 changes={"budget_lines": {2027: "120000.00", 2028: "60000.00"}} | grounds)
+    contract = built.contract
+    assert contract.end_date == date(2028, 6, 30) and contract.budget_secured and contract.service_stable
+    assert contract.long_term_note == "第二年预算已纳入中期财政规划。"
+    stored = json.loads(made.changes)
+    assert stored["budget_secured"] == {"old": False, "new": True} and "long_term_note" in stored
+    refused(built, "at most 36 months", new_end=date(2030, 1, 31),
+            changes={"budget_lines": {2027: "60000.00", 2028: "40000.00", 2029: "40000.00", 2030: "40000.00"}})
 
 
 def test_an_extension_within_the_year(city_bureau, create_user, now):
@@ -161,7 +177,8 @@ def test_an_amendment_keeps_the_old_terms_issues_its_pdf_once_and_is_audited(bui
                                  "report_interval": "monthly", "targets": contract.targets}, added="3000.00")
     assert contract.service_content == "为辖区困难老年人提供探访、照料、心理支持与助餐服务。"
     assert contract.report_interval == "monthly"
-    assert [c["term"] for c in amendments.changes_of(made)] == ["service_content", "report_interval", "amount"]
+    assert [c["term"] for c in amendments.changes_of(made)] == ["service_content", "report_interval", "budget_lines",
+                                                               "amount"]
     assert amendments.changes_of(made)[0] == {"term": "service_content", "old": old_content,
                                               "new": "为辖区困难老年人提供探访、照料、心理支持与助餐服务。"}
     document = db.session.get(GeneratedDocument, made.document_id)
@@ -253,4 +270,50 @@ def test_two_concurrent_amendments_cannot_pass_the_cap_together(app, built):
     assert outcomes.count("ok") == 1 and all(o == "ok" or isinstance(o, DomainError) for o in outcomes), outcomes
     db.session.expire_all()
     contract = db.session.get(Contract, contract_id)
-    assert contract.amount == Decimal("190800.00") and len(contract.amendments) == 1
+    assert contract.amount == Decimal("180000.00") and len(contract.amendments) == 1  # proposed, not yet in force
+    amendments.confirm_amendment(contract.amendments[0], actor=built.supplier, now=AT)
+    db.session.commit()
+    assert contract.amount == Decimal("190800.00")
+
+
+# --- Both parties agree (民法典 543): proposed by the officer, confirmed by the supplier ------------------------------
+
+
+def test_an_amendment_applies_only_once_the_supplier_confirms_it(built):
+    contract = built.contract
+    made = amend(built, added="9000.00", changes={"targets": "每月探访困难老年人不少于250人次。"}, confirm=False)
+    assert amendments.is_pending(made) and made.document_id is None
+    assert contract.amount == Decimal("180000.00") and contract.targets == "每月探访困难老年人不少于200人次。"
+    assert len(contract.installments) == 3
+    assert amendments.add_on_left(contract) == Decimal("9000.00")  # the pending 5% counts against the cap
+    assert audited("contract.amendment_proposed") and not audited("contract.amended")
+    supplier_subjects = [n.subject for n in db.session.scalars(sa.select(Notification).where(
+        Notification.user_id == built.supplier.id))]
+    assert any(s.startswith("Amendment proposed for your confirmation") for s in supplier_subjects)
+    with pytest.raises(Conflict, match="awaits the supplier's confirmation"):
+        amend(built, changes={"breach_terms": "乙方未按约定提供服务的，甲方可扣减相应服务费。"})
+    db.session.rollback()
+    with pytest.raises(NotAllowed):
+        amendments.confirm_amendment(made, actor=built.officers[0], now=AT)
+    db.session.rollback()
+    amendments.confirm_amendment(made, actor=built.supplier, now=AT + timedelta(days=1))
+    db.session.commit()
+    assert made.confirmed_at == AT + timedelta(days=1) and made.confirmed_by_id == built.supplier.id
+    assert contract.amount == Decimal("189000.00") and contract.targets == "每月探访困难老年人不少于250人次。"
+    assert contract.budget_lines[0].amount == Decimal("189000.00")  # the single year's line raised with it
+    assert made.document is not None and len(contract.installments) == 4
+    [entry] = audited("contract.amended")
+    assert json.loads(entry.new_values)["sha256"] == made.document.file.sha256
+    with pytest.raises(Conflict, match="already been confirmed"):
+        amendments.confirm_amendment(made, actor=built.supplier, now=AT)
+    db.session.rollback()
+
+
+def test_the_officer_withdraws_a_pending_proposal(built):
+    made = amend(built, added="18000.00", confirm=False)
+    amendments.withdraw_amendment(made, actor=built.officers[0], now=AT)
+    db.session.commit()
+    assert built.contract.amendments == [] and amendments.add_on_left(built.contract) == Decimal("18000.00")
+    assert audited("contract.amendment_withdrawn")
+    again = amend(built, added="18000.00")
+    assert again.number == 1 and built.contract.amount == Decimal("198000.00")

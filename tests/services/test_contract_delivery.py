@@ -106,6 +106,34 @@ def test_schedule_follows_an_amended_interval_and_keeps_submitted_reports(city_b
                                               d("2027-10-01")]
     assert rows[1].report is not None and rows[1].state == ReportState.SUBMITTED
     assert rows[1].period.end == d("2027-02-28")  # the report keeps the period it covered
+    assert rows[0].period.end == d("2027-03-31") and rows[0].report is None  # Q1 only partly reported: still due
+
+
+def test_months_of_a_reported_quarter_are_covered_after_a_switch_to_monthly(city_bureau, create_user, now):
+    built = signed_contract(city_bureau, create_user, now=now)  # quarterly
+    submit(built, "2027-01-01", "2027-04-01")
+    built.contract.report_interval = "monthly"  # as an amendment would change it
+    db.session.commit()
+    rows = delivery.schedule(built.contract, d("2027-05-05"))
+    assert [(r.period.start, r.period.end) for r in rows[:3]] == [
+        (d("2027-01-01"), d("2027-03-31")), (d("2027-04-01"), d("2027-04-30")), (d("2027-05-01"), d("2027-05-31"))]
+    assert rows[0].state == ReportState.SUBMITTED
+    assert delivery.overdue_reports(built.contract, d("2027-05-05")) == []  # January to March are not flagged
+    assert delivery.flag_late_reports(bj("2027-05-05")) == 0
+
+
+def test_a_second_submission_stores_no_file(built):
+    from portal.files import StoredFile
+
+    assert built.contract.reports == []  # loaded before the other submission
+    db.session.add(ServiceReport(contract_id=built.contract.id, period_start=d("2027-01-01"),
+                                 period_end=d("2027-03-31"), due_on=d("2027-04-10"), summary=SUMMARY,
+                                 submitted_at=bj("2027-04-01"), submitted_by_id=built.supplier.id))
+    db.session.flush()
+    upload = FileStorage(io.BytesIO(PDF_BYTES), filename="report.pdf", content_type="application/pdf")
+    with pytest.raises(Conflict, match="already been submitted"):
+        submit(built, "2027-01-01", "2027-04-02", upload=upload)
+    assert db.session.scalar(sa.select(sa.func.count(StoredFile.id))) == 0
 
 
 # --- Submitting ---------------------------------------------------------------------------------------------------
@@ -301,8 +329,14 @@ def test_completion_needs_the_final_acceptance(built):
     with pytest.raises(DomainError, match="final acceptance"):
         delivery.complete(built.contract, actor=built.officers[0], now=bj("2028-01-05"))
     payments.record_acceptance(built.contract, record="对照合同逐项核查服务目标，全部达成，验收合格。",
-                               accepted_on=d("2028-01-05"), participants="民政局张科长、服务对象代表2名、第三方机构",
+                               conclusion="验收合格", accepted_on=d("2028-01-05"),
+                               participants="民政局张科长、服务对象代表2名、第三方机构",
                                actor=built.officers[0], now=bj("2028-01-05"))
+    db.session.commit()
+    with pytest.raises(DomainError, match="wait for their payment condition: 2\\."):  # the review gate is shut
+        delivery.complete(built.contract, actor=built.officers[0], now=bj("2028-01-06"))
+    db.session.rollback()
+    payments.open_review_gate(built.contract, review_ref="review:1", grade="合格", actor=None, now=bj("2028-01-05"))
     db.session.commit()
     with pytest.raises(NotAllowed):
         delivery.complete(built.contract, actor=built.supplier, now=bj("2028-01-06"))
@@ -318,6 +352,8 @@ def test_completion_needs_the_final_acceptance(built):
 
 def test_an_accepted_contract_may_be_completed_before_its_end_date(built):
     built.contract.accepted_at = bj("2027-11-20")
+    for installment in built.contract.installments:
+        installment.gate_met_at = installment.gate_met_at or bj("2027-11-20")
     db.session.commit()
     assert delivery.complete(built.contract, actor=built.officers[0], now=bj("2027-11-21")).status == "completed"
 

@@ -50,9 +50,11 @@ def pay(built, position: int, *, at=LATER, paid_on=date(2026, 12, 2), amount=Non
     return paid
 
 
-def accept(built, *, at=ACCEPTED_AT, accepted_on=date(2028, 1, 8), actor=None, record=None, participants=None):
+def accept(built, *, at=ACCEPTED_AT, accepted_on=date(2028, 1, 8), actor=None, record=None, participants=None,
+           conclusion="验收合格，服务目标全部达成。"):
     notice = payments.record_acceptance(
-        built.contract, record=record or "服务内容与目标均已完成，验收合格。", accepted_on=accepted_on,
+        built.contract, record=record or "服务内容与目标均已完成，验收合格。", conclusion=conclusion,
+        accepted_on=accepted_on,
         participants=participants or "王芳（采购人）、李强（服务对象代表）、赵敏（服务对象代表）",
         actor=actor or officer(built), now=at)
     db.session.commit()
@@ -227,6 +229,10 @@ def test_acceptance_opens_the_acceptance_gate_and_publishes_the_result(built):
         assert text in notice.body, text
     for name in ("王芳", "李强", "赵敏"):  # participants' names stay out of the public notice
         assert name not in notice.body
+    # Only the short public conclusion is published; the record stays in the contract's private file.
+    assert "验收结论：验收合格，服务目标全部达成。" in notice.body and "服务内容与目标均已完成" not in notice.body
+    assert "验收结论（公开）：验收合格，服务目标全部达成。" in contract.acceptance_record
+    assert "验收意见（不公开）：服务内容与目标均已完成，验收合格。" in contract.acceptance_record
     assert contract.status == ContractStatus.SIGNED  # completion is a separate step
     [entry] = audited("contract.accepted")
     assert "李强" in entry.new_values
@@ -246,6 +252,9 @@ def test_acceptance_is_recorded_once(built):
 @pytest.mark.parametrize(("values", "message"), [
     ({"accepted_on": date(2028, 1, 11)}, "cannot be in the future"),
     ({"accepted_on": date(2026, 11, 29)}, "before the contract was signed \\(2026-11-30\\)"),
+    ({"accepted_on": date(2026, 12, 15)}, "before the term starts \\(2027-01-01\\)"),
+    ({"conclusion": " "}, "public conclusion"),
+    ({"conclusion": "合格" * 251}, "public conclusion"),
     ({"record": "合格"}, "Write the acceptance record"),
     ({"participants": " "}, "invited service users"),
 ])
@@ -253,6 +262,7 @@ def test_a_wrong_acceptance_is_refused(built, values, message):
     if "participants" in values:
         with pytest.raises(DomainError, match=message):
             payments.record_acceptance(built.contract, record="服务内容与目标均已完成，验收合格。",
+                                       conclusion="验收合格",
                                        accepted_on=date(2028, 1, 8), participants=" ", actor=officer(built),
                                        now=ACCEPTED_AT)
     else:
@@ -302,3 +312,29 @@ def test_two_concurrent_payments_of_one_installment_record_one(app, built):
         thread.join(timeout=60)
     assert outcomes.count("ok") == 1 and all(o == "ok" or isinstance(o, Conflict) for o in outcomes), outcomes
     assert len(audited("payment.recorded")) == 1
+
+
+# --- A failed yearly review stops what looks forward (delivery.failed_year) ------------------------------------------
+
+
+def test_a_failed_year_review_shuts_the_review_gates_but_not_payments_already_due(city_bureau, create_user, now):
+    from portal.contracts import amendments, delivery
+
+    built = signed_contract(city_bureau, create_user, now=now, months=24)
+    delivery.record_year_review(built.contract, year_index=1, passed=False, review_ref="review:9", actor=None,
+                                now=LATER)
+    db.session.commit()
+    assert delivery.failed_year(built.contract) == 1
+    with pytest.raises(DomainError, match="contract year 1 failed"):
+        payments.open_review_gate(built.contract, review_ref="review:10", grade="合格", actor=None, now=LATER)
+    db.session.rollback()
+    with pytest.raises(DomainError, match="contract year 1 failed"):
+        amendments.amend(built.contract, reason="延长服务期限以完成整改。", changes={},
+                         new_end_date=date(2029, 6, 30), actor=officer(built), now=LATER)
+    db.session.rollback()
+    pay(built, 1)  # the signing installment, already due, is still paid
+    delivery.record_year_review(built.contract, year_index=1, passed=True, review_ref="review:11", actor=None,
+                                now=LATER)
+    db.session.commit()
+    assert payments.open_review_gate(built.contract, review_ref="review:11", grade="合格", actor=None,
+                                     now=LATER) is not None

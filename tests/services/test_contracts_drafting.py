@@ -489,6 +489,14 @@ def test_job_skips_a_contract_whose_calendar_year_is_missing(ev):
     assert services.notice_due_on(contract) is None
     assert publish_job(bj("2027-01-10")) == 0
     assert services.clocks(contract, D("2027-01-10"))["notice_due"] is None
+    assert services.clocks(contract, D("2027-01-10"))["notice_overdue"]  # shown as overdue, not as nothing
+
+
+def test_the_job_publishes_for_terminated_contracts_but_never_for_drafts(ev):
+    contract = sign_both(ev, draft(ev))
+    contract.status = ContractStatus.TERMINATED  # ended before anyone published its notice
+    db.session.commit()
+    assert publish_job(bj("2026-12-22", "00:30")) == 1 and contract.notice_id is not None
 
 
 def test_jobs_are_registered():
@@ -566,3 +574,98 @@ def test_contracts_for_each_role(ev, create_user, create_org, city_bureau, distr
 def test_awards_awaiting_a_contract(ev):
     assert [a.id for a in services.awards_awaiting_contract(ev.officers[0])] == [award_of(ev).id]
     assert services.awards_awaiting_contract(winner(ev)) == []
+
+
+# --- Withdrawing a draft ----------------------------------------------------------------------------------------------
+
+
+def annul(ev, at=bj("2026-12-17")):
+    awards.pass_over(ev.tender, supplier_id=winner(ev).organisation_id, reason="declined", note="中标人书面放弃中标。",
+                     actor=ev.officers[0], now=at)
+    db.session.commit()
+
+
+def test_a_draft_of_an_annulled_award_is_frozen_hidden_and_withdrawn(ev):
+    contract = draft(ev)
+    old_award = contract.award_id
+    annul(ev)
+    assert not services.award_in_force(contract)
+    assert not services.can_edit(contract)
+    assert not services.can_sign(contract, ev.officers[0]) and not services.can_sign(contract, winner(ev))
+    with pytest.raises(DomainError, match="no longer in force"):
+        services.update_draft(contract, values(title="改"), SCHEDULE, {}, actor=ev.officers[0], now=bj("2026-12-18"))
+    db.session.rollback()
+    assert services.dashboard_contracts(ev.officers[0]) == []
+    assert services.dashboard_contracts(winner(ev)) == []
+    assert remind(bj("2027-01-20")) == 0  # no signing reminders for a dead draft
+    assert services.contracts_for(ev.officers[0]) == [contract]  # still listed, so that it can be withdrawn
+    with pytest.raises(NotAllowed):
+        services.withdraw_draft(contract, reason="中标已被撤销。", actor=winner(ev), now=bj("2026-12-18"))
+    db.session.rollback()
+    with pytest.raises(DomainError, match="reason"):
+        services.withdraw_draft(contract, reason=" ", actor=ev.officers[0], now=bj("2026-12-18"))
+    db.session.rollback()
+    services.withdraw_draft(contract, reason="中标人放弃中标，草稿作废。", actor=ev.officers[0], now=bj("2026-12-18"))
+    db.session.commit()
+    assert contract.status == ContractStatus.WITHDRAWN and contract.ended_at == bj("2026-12-18")
+    assert contract.termination_grounds == "中标人放弃中标，草稿作废。"
+    assert '"award_in_force":false' in audited("contract.withdrawn")[0].new_values
+    assert [n.subject for n in inbox(winner(ev), bj("2026-12-18", "00:00"))] == [
+        f"Contract draft withdrawn: {contract.reference}"]
+    with pytest.raises(Conflict, match="Only a draft"):
+        services.withdraw_draft(contract, reason="再次撤回草稿。", actor=ev.officers[0], now=bj("2026-12-18"))
+    db.session.rollback()
+    with pytest.raises(Conflict, match="withdrawn"):
+        services.sign(contract, actor=ev.officers[0], now=bj("2026-12-18"))
+    db.session.rollback()
+    assert contract.award_id == old_award
+
+
+def test_an_abandoned_draft_is_withdrawn_and_its_award_not_drafted_again(ev):
+    contract = draft(ev)
+    services.sign(contract, actor=ev.officers[0], now=bj("2026-12-17"))  # one signature: still a draft
+    db.session.commit()
+    services.withdraw_draft(contract, reason="双方协商放弃签订。", actor=ev.officers[0], now=bj("2026-12-18"))
+    db.session.commit()
+    assert services.dashboard_contracts(ev.officers[0]) == []
+    with pytest.raises(Conflict, match="was withdrawn"):
+        draft(ev, at=bj("2026-12-19"))
+    db.session.rollback()
+
+
+def test_a_signed_contract_cannot_be_withdrawn(ev):
+    contract = sign_both(ev, draft(ev))
+    with pytest.raises(Conflict, match="Only a draft"):
+        services.withdraw_draft(contract, reason="不再需要该服务。", actor=ev.officers[0], now=bj("2026-12-19"))
+
+
+# --- Term dates against the award letter and today ------------------------------------------------------------------
+
+
+def test_the_term_cannot_start_before_the_award_letter(ev):
+    assert award_of(ev).decided_at == AT  # the letter is dated 2026-12-03
+    with pytest.raises(DomainError, match="before the award letter's day"):
+        draft(ev, start_date=D("2026-12-01"), end_date=D("2027-11-30"))
+    db.session.rollback()
+    contract = draft(ev)
+    with pytest.raises(DomainError, match="before the award letter's day"):
+        services.update_draft(contract, values(start_date=D("2026-12-02"), end_date=D("2027-12-01")), SCHEDULE, {},
+                              actor=ev.officers[0], now=bj("2026-12-17"))
+    db.session.rollback()
+    assert contract.start_date == D("2027-01-01")
+
+
+def test_a_draft_whose_term_has_passed_cannot_be_signed(ev):
+    contract = draft(ev, start_date=D("2026-12-16"), end_date=D("2026-12-31"))
+    with pytest.raises(DomainError, match="term ended on 2026-12-31"):
+        services.sign(contract, actor=ev.officers[0], now=bj("2027-01-01"))
+
+
+def test_next_reference_follows_the_highest_number_not_the_count(ev, district):
+    contract = draft(ev)
+    prefix = f"HT2026-{district.id:03d}-"
+    assert contract.reference == f"{prefix}0001"
+    contract.reference = f"{prefix}0007"  # e.g. numbers taken by drafts of other tenders
+    db.session.commit()
+    assert services.next_reference(district, 2026) == f"{prefix}0008"
+    assert services.next_reference(district, 2027) == f"HT2027-{district.id:03d}-0001"

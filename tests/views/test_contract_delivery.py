@@ -220,6 +220,13 @@ def test_the_officer_completes_after_the_acceptance(client, built):
     assert built.contract.status == ContractStatus.SIGNED  # refused: no final acceptance yet
     built.contract.accepted_at = AT
     db.session.commit()
+    response = client.post(url, data={"csrf_token": token}, follow_redirects=True)
+    assert "wait for their payment condition: 2, 3." in response.get_data(as_text=True)  # gates still shut
+    db.session.refresh(built.contract)
+    assert built.contract.status == ContractStatus.SIGNED
+    for installment in built.contract.installments:
+        installment.gate_met_at = installment.gate_met_at or AT
+    db.session.commit()
     response = client.post(url, data={"csrf_token": token})
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/contracts/{built.contract.id}")
     db.session.refresh(built.contract)

@@ -19,7 +19,7 @@ from portal.contracts import amendments, payments
 from portal.contracts.models import Amendment, Gate
 from portal.extensions import db
 from portal.notices import Notice, NoticeKind
-from tests.conftest import csrf_token, login
+from tests.conftest import PASSWORD, csrf_token, login
 from tests.contract_builders import signed_contract
 from tests.support.queries import queries_for
 
@@ -84,10 +84,14 @@ def amend_data(client, contract, **values) -> dict:
     return data | values
 
 
-def make_amendment(built, **values) -> Amendment:
+def make_amendment(built, confirm=True, **values) -> Amendment:
+    """The officer proposes, and (unless ``confirm`` is False) the NGO's user confirms, an amendment."""
     made = amendments.amend(built.contract, reason=REASON, changes=values.pop("changes", {}), actor=built.officers[0],
                             now=AT, **values)
     db.session.commit()
+    if confirm:
+        amendments.confirm_amendment(made, actor=built.supplier, now=AT)
+        db.session.commit()
     return made
 
 
@@ -167,9 +171,15 @@ def test_only_the_contracting_bureaus_officer_records_a_payment(client, built, c
 
 def test_the_officer_records_the_acceptance(client, built):
     as_user(client, built.officers[0])
-    response = client.post(f"/contracts/{built.contract.id}/acceptance", data={
-        "csrf_token": csrf_token(client, "/"), "accepted_on": "2026-12-02",
-        "participants": "王芳（采购人）、李强（服务对象代表）", "record": "服务内容与目标均已完成，验收合格。"})
+    data = {"accepted_on": "2026-12-02", "participants": "王芳（采购人）、李强（服务对象代表）",
+            "record": "服务内容与目标均已完成，验收合格。", "conclusion": "验收合格"}
+    response = client.post(f"/contracts/{built.contract.id}/acceptance",
+                           data=data | {"csrf_token": csrf_token(client, "/")})
+    assert response.status_code == 400 and "before the term starts (2027-01-01)" in text(response)
+    built.contract.start_date = date(2026, 12, 1)  # a term already running
+    db.session.commit()
+    response = client.post(f"/contracts/{built.contract.id}/acceptance",
+                           data=data | {"csrf_token": csrf_token(client, "/")})
     assert response.status_code == 302
     db.session.refresh(built.contract)
     assert built.contract.accepted_at is not None and payments.payable(built.installments[2])
@@ -182,7 +192,8 @@ def test_the_officer_records_the_acceptance(client, built):
 def test_a_short_acceptance_record_is_refused(client, built):
     as_user(client, built.officers[0])
     response = client.post(f"/contracts/{built.contract.id}/acceptance", data={
-        "csrf_token": csrf_token(client, "/"), "accepted_on": "2026-12-02", "participants": "王芳", "record": "合格"})
+        "csrf_token": csrf_token(client, "/"), "accepted_on": "2026-12-02", "participants": "王芳", "record": "合格",
+        "conclusion": "验收合格"})
     assert response.status_code == 400 and "Write the acceptance record" in text(response)
 
 
@@ -192,7 +203,8 @@ def test_others_cannot_record_the_acceptance(client, built, create_org, create_u
         as_user(client, outsider)
         response = client.post(f"/contracts/{built.contract.id}/acceptance", data={
             "csrf_token": csrf_token(client, "/"), "accepted_on": "2026-12-02", "participants": "王芳",
-            "record": "服务内容与目标均已完成，验收合格。"})
+            "record": "服务内容与目标均已完成，验收合格。",
+            "conclusion": "验收合格"})
         assert response.status_code == 403, outsider.role
     db.session.refresh(built.contract)
     assert built.contract.accepted_at is None
@@ -209,12 +221,30 @@ def test_the_officer_amends_and_both_parties_read_the_history(client, built):
         client, built.contract, targets="每月探访困难老年人不少于250人次。", added_amount="9000"))
     [made] = built.contract.amendments
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/contracts/amendments/{made.id}")
-    assert made.added_amount == Decimal("9000.00") and built.installments[-1].gate == Gate.ACCEPTANCE
+    assert made.added_amount == Decimal("9000.00") and made.confirmed_at is None and made.document is None
+    assert built.contract.amount == Decimal("180000.00")  # proposed only
+    page = text(fetch(client, f"/contracts/amendments/{made.id}"))
+    assert "Awaiting the supplier" in page and "/confirm" not in page and "/withdraw" in page
+    assert "Add an amendment" not in text(fetch(client, detail_url(built)))  # one proposal at a time
+    as_user(client, built.supplier)
+    url = f"/contracts/amendments/{made.id}"
+    page = text(fetch(client, url))
+    assert f'action="{url}/confirm"' in page and f"{url}/withdraw" not in page
+    response = client.post(f"{url}/confirm", data={"csrf_token": csrf_token(client, url), "agree": "y",
+                                                   "password": "wrong-password"})
+    assert response.status_code == 400 and made.confirmed_at is None
+    response = client.post(f"{url}/confirm", data={"csrf_token": csrf_token(client, url), "agree": "y",
+                                                   "password": PASSWORD})
+    assert response.status_code == 302
+    db.session.expire_all()
+    made = db.session.get(Amendment, made.id)
+    assert made.confirmed_by_id == built.supplier.id and built.installments[-1].gate == Gate.ACCEPTANCE
     for user in (built.officers[0], built.supplier):
         as_user(client, user)
         page = text(fetch(client, detail_url(built)))
         assert f"/contracts/amendments/{made.id}" in page and made.document.number in page and REASON in page
         details = text(fetch(client, f"/contracts/amendments/{made.id}"))
+        assert made.document.file.sha256 in details
         assert "每月探访困难老年人不少于200人次。" in details and "每月探访困难老年人不少于250人次。" in details
         assert "¥180,000.00" in details and "¥189,000.00" in details
         pdf = fetch(client, f"/contracts/amendments/{made.id}/amendment.pdf")

@@ -385,3 +385,35 @@ def test_signing_late_is_shown(client, ev, clock):
                     f"/contracts/{contract.id}/sign")
     assert response.status_code == 302 and contract.officer_signed_at is not None
     assert contract.officer_signed_at - bj("2027-01-03") < timedelta(seconds=1)
+
+
+# --- Withdrawing a draft; duplicate budget years ----------------------------------------------------------------------
+
+
+def test_officer_withdraws_a_draft_of_an_annulled_award(client, ev):
+    contract = drafted(ev)
+    awards.pass_over(ev.tender, supplier_id=winner(ev).organisation_id, reason="declined", note="中标人书面放弃中标。",
+                     actor=ev.officers[0], now=OPEN)
+    db.session.commit()
+    url = f"/contracts/{contract.id}"
+    as_user(client, winner(ev))
+    page = text(client.get(url))
+    assert "no longer in force" in page and "/withdraw" not in page and "Sign the contract" not in page
+    response = client.post(f"{url}/withdraw", data={"reason": "中标已撤销。", "csrf_token": csrf_token(client, url)})
+    assert response.status_code == 403
+    as_user(client, ev.officers[0])
+    page = text(client.get(url))
+    assert f'action="/contracts/{contract.id}/withdraw"' in page and "Edit the draft" not in page
+    response = post(client, f"{url}/withdraw", {"reason": "中标人放弃中标，草稿作废。"}, url)
+    assert response.status_code == 302
+    assert db.session.get(Contract, contract.id).status == ContractStatus.WITHDRAWN
+    page = text(client.get(url))
+    assert "This draft was withdrawn" in page and "中标人放弃中标，草稿作废。" in page
+
+
+def test_a_fiscal_year_entered_twice_is_refused(client, ev):
+    as_user(client, ev.officers[0])
+    url = f"/awards/{award_id(ev)}/contract/new"
+    response = post(client, url, form_data(lines=(("2027", "400000.00"), ("2027", "50000.00"))), url)
+    assert response.status_code == 400 and "only one budget line" in text(response)
+    assert db.session.scalar(sa.select(Contract)) is None

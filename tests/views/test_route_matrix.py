@@ -102,6 +102,7 @@ def world(create_user, create_org, now):
     with current_app.test_request_context():
         amendment = amendments.amend(built.contract, reason="服务量增加，双方协商一致。",
                                      changes={"targets": "每月探访不少于250人次。"}, actor=users["officer"], now=now)
+        amendments.confirm_amendment(amendment, actor=users["supplier"], now=now)
         report = delivery.submit_report(built.contract, period_start=built.contract.start_date,
                                         summary="本季度开展入户探访126人次、个案服务18个、小组活动6节。",
                                         actor=users["supplier"], now=datetime(2027, 4, 1, 2, 0, tzinfo=UTC))
