@@ -131,3 +131,23 @@ def sign_in(page: Page, username: str) -> None:
     page.fill("#password", DEMO_PASSWORD)
     submit(page, page.locator("main form button[type=submit]"))
     expect(page).to_have_url(re.compile(r"/dashboard$"))
+
+
+def click_through(page: Page, href: str) -> None:
+    """Follow the first link to ``href`` on the current page (it must be there)."""
+    link = page.locator(f"main a[href='{href}']").first
+    expect(link).to_be_visible()
+    submit(page, link)
+    expect(page).to_have_url(re.compile(re.escape(href) + "$"))
+
+
+def form_button(page: Page, action: str):
+    return page.locator(f"main form[action='{action}'] button[type=submit]")
+
+
+def download(page: Page, href: str) -> bytes:
+    link = page.locator(f"main a[href='{href}']").first
+    expect(link).to_be_visible()
+    with page.expect_download() as info:
+        link.click()
+    return Path(info.value.path()).read_bytes()

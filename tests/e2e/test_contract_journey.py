@@ -49,7 +49,17 @@ from portal.tenders.models import Tender
 from portal.tenders.rules import beijing_instant
 from tests.award_builders import complete_report, make_committee
 from tests.e2e import journey_support
-from tests.e2e.journey_support import PDF_BYTES, START, expect_flash, expect_no_form_errors, snap, submit
+from tests.e2e.journey_support import (
+    PDF_BYTES,
+    START,
+    click_through,
+    download,
+    expect_flash,
+    expect_no_form_errors,
+    form_button,
+    snap,
+    submit,
+)
 from tests.evaluation_factories import make_single_source
 
 # The shared fixtures (journey_support), bound here so that pytest finds them for this module's tests.
@@ -127,26 +137,6 @@ def stored(tender_id: int) -> dict:
 
 
 # --- Page helpers ----------------------------------------------------------------------------------------------
-
-
-def click_through(page: Page, href: str) -> None:
-    """Follow the first link to ``href`` on the current page (it must be there)."""
-    link = page.locator(f"main a[href='{href}']").first
-    expect(link).to_be_visible()
-    submit(page, link)
-    expect(page).to_have_url(re.compile(re.escape(href) + "$"))
-
-
-def form_button(page: Page, action: str):
-    return page.locator(f"main form[action='{action}'] button[type=submit]")
-
-
-def download(page: Page, href: str) -> bytes:
-    link = page.locator(f"main a[href='{href}']").first
-    expect(link).to_be_visible()
-    with page.expect_download() as info:
-        link.click()
-    return Path(info.value.path()).read_bytes()
 
 
 def refusal(page: Page) -> str:
