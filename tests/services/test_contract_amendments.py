@@ -8,7 +8,6 @@ The contract of tests/contract_builders.py: 180,000 yuan from 1 January 2027, so
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -24,6 +23,7 @@ from portal.extensions import db
 from portal.notify import Notification
 from portal.pdf import GeneratedDocument, content_hash, issue_document
 from tests.contract_builders import draft_contract_row, signed_contract
+from tests.support.concurrency import postgresql_only, run_concurrently
 
 pytestmark = pytest.mark.usefixtures("english_messages")
 
@@ -239,34 +239,16 @@ def test_only_the_contracting_bureau_amends_a_signed_contract(built, create_org,
 
 
 def test_two_concurrent_amendments_cannot_pass_the_cap_together(app, built):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("row locks and truly concurrent writers need PostgreSQL; SQLite serialises whole-database writes")
+    postgresql_only()
     contract_id, officer_ids = built.contract.id, [o.id for o in built.officers]
     db.session.commit()
-    barrier = threading.Barrier(2)
-    outcomes: list = []
 
     def attempt(officer_id: int):
-        with app.test_request_context():
-            try:
-                officer = db.session.get(User, officer_id)
-                contract = db.session.get(Contract, contract_id)
-                barrier.wait(timeout=10)
-                amendments.amend(contract, reason=REASON, changes={}, added_amount=Decimal("10800.00"),  # 6% each
-                                 actor=officer, now=AT)
-                db.session.commit()
-                outcomes.append("ok")
-            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-                db.session.rollback()
-                outcomes.append(exc)
-            finally:
-                db.session.remove()
+        return lambda: amendments.amend(db.session.get(Contract, contract_id), reason=REASON, changes={},
+                                        added_amount=Decimal("10800.00"),  # 6% each
+                                        actor=db.session.get(User, officer_id), now=AT)
 
-    threads = [threading.Thread(target=attempt, args=(officer_id,)) for officer_id in officer_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = run_concurrently(app, [attempt(officer_id) for officer_id in officer_ids])
     assert outcomes.count("ok") == 1 and all(o == "ok" or isinstance(o, DomainError) for o in outcomes), outcomes
     db.session.expire_all()
     contract = db.session.get(Contract, contract_id)

@@ -8,7 +8,6 @@ installment 1 (40%, 72,000) on signing, 2 (30%, 54,000) after the mid-term revie
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -24,6 +23,7 @@ from portal.extensions import db
 from portal.notices import Notice, NoticeKind
 from portal.notify import Notification
 from tests.contract_builders import draft_contract_row, signed_contract
+from tests.support.concurrency import postgresql_only, run_concurrently
 
 pytestmark = pytest.mark.usefixtures("english_messages")
 
@@ -282,34 +282,16 @@ def test_only_the_contracting_bureau_accepts_a_signed_contract(built, create_use
 
 
 def test_two_concurrent_payments_of_one_installment_record_one(app, built):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("row locks and truly concurrent writers need PostgreSQL; SQLite serialises whole-database writes")
+    postgresql_only()
     installment_id, officer_ids = built.installments[0].id, [o.id for o in built.officers]
     db.session.commit()
-    barrier = threading.Barrier(2)
-    outcomes: list = []
 
     def attempt(officer_id: int):
-        with app.test_request_context():
-            try:
-                officer = db.session.get(User, officer_id)
-                installment = db.session.get(Installment, installment_id)
-                barrier.wait(timeout=10)
-                payments.record_payment(installment, paid_on=date(2026, 12, 2), amount=Decimal("72000.00"),
-                                        voucher=f"V-{officer_id}", actor=officer, now=LATER)
-                db.session.commit()
-                outcomes.append("ok")
-            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-                db.session.rollback()
-                outcomes.append(exc)
-            finally:
-                db.session.remove()
+        return lambda: payments.record_payment(
+            db.session.get(Installment, installment_id), paid_on=date(2026, 12, 2), amount=Decimal("72000.00"),
+            voucher=f"V-{officer_id}", actor=db.session.get(User, officer_id), now=LATER)
 
-    threads = [threading.Thread(target=attempt, args=(officer_id,)) for officer_id in officer_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = run_concurrently(app, [attempt(officer_id) for officer_id in officer_ids])
     assert outcomes.count("ok") == 1 and all(o == "ok" or isinstance(o, Conflict) for o in outcomes), outcomes
     assert len(audited("payment.recorded")) == 1
 

@@ -8,7 +8,6 @@ working day) and the award is deemed from Thursday 10 December.
 
 from __future__ import annotations
 
-import threading
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -36,6 +35,7 @@ from portal.pdf import GeneratedDocument
 from portal.tenders.models import Tender, TenderStatus
 from portal.tenders.rules import beijing_instant, local_date
 from tests.award_builders import evaluated_negotiation, evaluated_open_tender, evaluated_single_source
+from tests.support.concurrency import postgresql_only, run_concurrently
 
 AWARD_DAY = date(2026, 12, 3)  # Thursday, the day after the report
 AT = beijing_instant(AWARD_DAY, time(10, 0))
@@ -170,31 +170,15 @@ def test_the_unique_index_refuses_a_second_active_award(ev, monkeypatch):
 
 
 def test_two_concurrent_confirmations_give_one_award(app, ev):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("row locks and truly concurrent writers need PostgreSQL; SQLite serialises whole-database writes")
+    postgresql_only()
     tender_id, officer_ids = ev.tender.id, [o.id for o in ev.officers]
     db.session.commit()
-    barrier = threading.Barrier(2)
-    outcomes: list = []
 
     def attempt(officer_id: int):
-        with app.test_request_context():
-            try:
-                officer = db.session.get(User, officer_id)
-                tender = db.session.get(Tender, tender_id)
-                barrier.wait(timeout=10)
-                service.confirm_award(tender, actor=officer, now=AT)
-                db.session.commit()
-                outcomes.append("ok")
-            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-                db.session.rollback()
-                outcomes.append(exc)
+        return lambda: service.confirm_award(db.session.get(Tender, tender_id), actor=db.session.get(User, officer_id),
+                                             now=AT)
 
-    threads = [threading.Thread(target=attempt, args=(officer_id,)) for officer_id in officer_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = run_concurrently(app, [attempt(officer_id) for officer_id in officer_ids])
     assert outcomes.count("ok") == 1 and all(o == "ok" or isinstance(o, DomainError) for o in outcomes), outcomes
     assert db.session.scalar(sa.select(sa.func.count(Award.id)).where(Award.tender_id == tender_id)) == 1
     assert len(result_notices(db.session.get(Tender, tender_id))) == 1
