@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime, time
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -26,18 +26,14 @@ from portal.errors import Conflict, DomainError, NotAllowed
 from portal.extensions import db
 from portal.notices import Notice, NoticeKind
 from portal.notify import Notification
-from portal.tenders.rules import beijing_instant
 from tests.contract_builders import signed_contract
 from tests.files_support import ELF_BYTES, PDF_BYTES
+from tests.support.web import bj
 
 pytestmark = pytest.mark.usefixtures("english_messages")
 
 SUMMARY = "本季度开展入户探访612人次，组织社区活动8场，服务目标按计划完成。"
 GROUNDS = "乙方连续两个季度未按合同约定提供入户探访服务，经书面催告后仍未改正，构成根本违约。"
-
-
-def bj(day: str, at: str = "10:00") -> datetime:
-    return beijing_instant(date.fromisoformat(day), time.fromisoformat(at))
 
 
 def d(day: str) -> date:

@@ -10,7 +10,7 @@ supplier 2 at 450,000 yuan: the challenge period runs until Tuesday 15 December,
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -30,8 +30,8 @@ from portal.notices import Notice, NoticeKind
 from portal.notify import Notification
 from portal.pdf import GeneratedDocument
 from portal.tenders.models import TenderStatus
-from portal.tenders.rules import beijing_instant
 from tests.award_builders import evaluated_open_tender
+from tests.support.web import bj
 
 pytestmark = pytest.mark.usefixtures("english_messages")
 
@@ -41,10 +41,6 @@ SCHEDULE = [(Decimal("30"), Gate.SIGNING, ""), (Decimal("40"), Gate.REVIEW, "中
             (Decimal("30"), Gate.ACCEPTANCE, "")]
 GROUNDS = {"budget_secured": True, "service_stable": True,
            "long_term_note": "三年预算已纳入中期财政规划，服务内容固定。"}
-
-
-def bj(day: str, at: str = "10:00") -> datetime:
-    return beijing_instant(D(day), time.fromisoformat(at))
 
 
 AT = bj("2026-12-03")

@@ -36,15 +36,12 @@ from portal.tenders.models import Tender, TenderStatus
 from portal.tenders.rules import beijing_instant, local_date
 from tests.award_builders import evaluated_negotiation, evaluated_open_tender, evaluated_single_source
 from tests.support.concurrency import postgresql_only, run_concurrently
+from tests.support.web import bj
 
 AWARD_DAY = date(2026, 12, 3)  # Thursday, the day after the report
 AT = beijing_instant(AWARD_DAY, time(10, 0))
 
 pytestmark = pytest.mark.usefixtures("english_messages")
-
-
-def bj(day: str, at: str = "10:00") -> datetime:
-    return beijing_instant(date.fromisoformat(day), time.fromisoformat(at))
 
 
 @pytest.fixture

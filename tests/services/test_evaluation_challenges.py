@@ -9,7 +9,7 @@ The open tender of tests/award_builders.py is awarded on Thursday 3 December 202
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -25,18 +25,14 @@ from portal.files import UploadRejected
 from portal.notices import Notice, NoticeKind
 from portal.notify import Notification
 from portal.tenders.models import TenderStatus
-from portal.tenders.rules import beijing_instant
 from tests.award_builders import evaluated_open_tender, evaluated_single_source
 from tests.files_support import ELF_BYTES, PNG_BYTES
+from tests.support.web import bj
 
 GROUNDS = "评审委员会对我单位服务方案的评分明显畸低，与评分标准不符，请求复核。"
 ANSWER = "经组织原评标委员会复核，评分符合评分标准，质疑不成立。"
 
 pytestmark = pytest.mark.usefixtures("english_messages")
-
-
-def bj(day: str, at: str = "10:00") -> datetime:
-    return beijing_instant(date.fromisoformat(day), time.fromisoformat(at))
 
 
 AT = bj("2026-12-03")

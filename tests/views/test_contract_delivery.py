@@ -9,7 +9,7 @@ open (due by 10 April), the second is not.
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, time
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -21,19 +21,15 @@ from portal.accounts.models import OrgKind
 from portal.contracts import delivery
 from portal.contracts.models import ContractStatus, ServiceReport
 from portal.extensions import db
-from portal.tenders.rules import beijing_instant
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token
 from tests.contract_builders import signed_contract
 from tests.files_support import PDF_BYTES
+from tests.support.web import as_user, bj, fetch, text
 
 pytestmark = pytest.mark.usefixtures("english_messages")
 
 SUMMARY = "本季度开展入户探访612人次，组织社区活动8场，服务目标按计划完成。"
 GROUNDS = "乙方连续两个季度未按合同约定提供入户探访服务，经书面催告后仍未改正，构成根本违约。"
-
-
-def bj(day: str, at: str = "10:00") -> datetime:
-    return beijing_instant(date.fromisoformat(day), time.fromisoformat(at))
 
 
 AT = bj("2027-04-05")
@@ -65,26 +61,6 @@ def outsiders(create_user, create_org):
     other_city = create_org(OrgKind.BUREAU, name="开封市民政局", level="city")
     return [create_user("officer", organisation_id=other_city.id), create_user("supplier"),
             create_user("evaluator")]
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def fetch(client, url):
-    """GET ``url`` and close the response (a file download keeps its file open until then)."""
-    response = client.get(url)
-    response.get_data()
-    response.close()
-    return response
-
-
-def as_user(client, user):
-    """Sign in as ``user`` in a fresh session."""
-    client.delete_cookie(client.application.config.get("SESSION_COOKIE_NAME", "session"))
-    if user is not None:
-        assert login(client, user.username).status_code == 302
-    return client
 
 
 def add_report(built, *, with_file: bool = True) -> ServiceReport:

@@ -19,9 +19,10 @@ from portal.contracts import amendments, payments
 from portal.contracts.models import Amendment, Gate
 from portal.extensions import db
 from portal.notices import Notice, NoticeKind
-from tests.conftest import PASSWORD, csrf_token, login
+from tests.conftest import PASSWORD, csrf_token
 from tests.contract_builders import signed_contract
 from tests.support.queries import queries_for
+from tests.support.web import as_user, fetch, text
 
 AT = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
 REASON = "服务对象人数增加，双方协商一致追加服务量。"
@@ -44,25 +45,6 @@ def built(city_bureau, create_user, now):
     built = signed_contract(city_bureau, create_user, now=now)
     english(*built.officers, built.supplier)
     return built
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def fetch(client, url):
-    response = client.get(url)
-    response.get_data()
-    response.close()
-    return response
-
-
-def as_user(client, user):
-    """Sign in as ``user`` in a fresh session."""
-    client.delete_cookie(client.application.config.get("SESSION_COOKIE_NAME", "session"))
-    response = login(client, user.username)
-    assert response.status_code == 302
-    return client
 
 
 def detail_url(built) -> str:

@@ -9,7 +9,7 @@ The district bureau's tender is awarded on Thursday 3 December 2026; the challen
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,18 +23,14 @@ from portal.contracts.models import Contract, ContractStatus, Gate
 from portal.evaluation import award as awards
 from portal.extensions import db
 from portal.notices import Notice
-from portal.tenders.rules import beijing_instant
 from tests.award_builders import evaluated_open_tender
-from tests.conftest import PASSWORD, csrf_token, login
+from tests.conftest import PASSWORD, csrf_token
 from tests.support.queries import queries_for
+from tests.support.web import as_user, bj, text
 
 D = date.fromisoformat
 SCHEDULE = [(Decimal("30"), Gate.SIGNING, ""), (Decimal("40"), Gate.REVIEW, "中期评估合格后"),
             (Decimal("30"), Gate.ACCEPTANCE, "")]
-
-
-def bj(day: str, at: str = "10:00") -> datetime:
-    return beijing_instant(D(day), time.fromisoformat(at))
 
 
 AWARDED = bj("2026-12-03")
@@ -69,19 +65,6 @@ def winner(ev):
 
 def award_id(ev) -> int:
     return awards.active_award(ev.tender).id
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def as_user(client, user):
-    """Sign in as ``user`` in a fresh session."""
-    client.delete_cookie(client.application.config.get("SESSION_COOKIE_NAME", "session"))
-    if user is not None:
-        response = login(client, user.username)
-        assert response.status_code == 302
-    return client
 
 
 def post(client, url, data, form_page):

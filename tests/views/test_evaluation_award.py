@@ -8,7 +8,7 @@ an award made then runs until Tuesday 15 December.
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, time
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -22,18 +22,14 @@ from portal.evaluation import results
 from portal.evaluation.models import Challenge, ChallengeStatus, Complaint, PassOver
 from portal.extensions import db
 from portal.tenders.models import TenderStatus
-from portal.tenders.rules import beijing_instant
 from tests.award_builders import evaluated_open_tender
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token
 from tests.files_support import PNG_BYTES
 from tests.support.queries import queries_for
+from tests.support.web import as_user, bj, fetch, text
 
 GROUNDS = "评审委员会对我单位服务方案的评分明显畸低，与评分标准不符，请求复核。"
 ANSWER = "经组织原评标委员会复核，评分符合评分标准，质疑不成立。"
-
-
-def bj(day: str, at: str = "10:00") -> datetime:
-    return beijing_instant(date.fromisoformat(day), time.fromisoformat(at))
 
 
 AT = bj("2026-12-03")
@@ -58,26 +54,6 @@ def awarded(ev):
     service.confirm_award(ev.tender, actor=ev.officers[0], now=AT)
     db.session.commit()
     return ev
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def fetch(client, url):
-    """GET ``url`` and close the response (a file download keeps its file open until then)."""
-    response = client.get(url)
-    response.get_data()
-    response.close()
-    return response
-
-
-def as_user(client, user):
-    """Sign in as ``user`` in a fresh session (the previous user's session cookie is dropped)."""
-    client.delete_cookie(client.application.config.get("SESSION_COOKIE_NAME", "session"))
-    response = login(client, user.username)
-    assert response.status_code == 302
-    return client
 
 
 def post(client, url, data, form_page):
