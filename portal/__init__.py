@@ -45,13 +45,14 @@ def create_app(config: dict | None = None) -> Flask:
         notify,
         projects,
         public,
+        reviews,
         scheduler,
         sealing,
         tenders,
     )
     from portal.cli import register_cli
 
-    for feature in (main, accounts, notify, projects, tenders, evaluation, contracts, public):
+    for feature in (main, accounts, notify, projects, tenders, evaluation, contracts, reviews, public):
         feature.init_app(app)
     register_cli(app)
 

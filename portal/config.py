@@ -123,6 +123,9 @@ def load_config(overrides: dict | None = None) -> dict:
         # sets no number, so the hours a bidder gets to justify its price in writing are a setting (default 24).
         "LOW_PRICE_JUSTIFICATION_HOURS": int(env.get("PORTAL_LOW_PRICE_JUSTIFICATION_HOURS",
                                                      _justification_hours_default())),
+        # RULES-CN I.40: review grade bands, the lowest score of 优秀, 良好 and 合格 (default "90,80,60"); below the
+        # last is 不合格. The same bands grade the yearly assessment.
+        "REVIEW_GRADE_BANDS": env.get("PORTAL_REVIEW_GRADE_BANDS", "90,80,60"),
     }
     config.update(overrides)
     if production and config["SECRET_KEY"] in {"", "dev"}:

@@ -31,6 +31,7 @@ from portal.contracts.models import (
     Installment,
     ReportInterval,
 )
+from portal.contracts.signals import contract_signed
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.evaluation.award import active_award, contract_block_reason
 from portal.evaluation.models import Award, AwardStatus
@@ -671,6 +672,7 @@ def _complete_signing(contract: Contract, *, actor: User, now: datetime, overdue
         "notice_due": notice_due_on(contract), "filing_due": filing_due_on(contract)})
     notify_many([*_officers(contract), *_supplier_users(contract)], "contract_signed",
                 _context(contract) | {"document": document.number}, link=contract_link(contract), now=now)
+    contract_signed.send(contract, actor=actor, now=now)
 
 
 # --- After signing: the contract notice and the filing --------------------------------------------------------------

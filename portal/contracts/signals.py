@@ -1,0 +1,16 @@
+"""Signals contracts send to the features built on them, so that contracts never import those features
+(DESIGN.md: a later feature calls an earlier one, never the reverse).
+
+Receivers run inside the sender's transaction and may change the database; an error in one rolls back the
+signing like any other failure.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+# Sent once both parties have signed, after the signing gates opened. Sender: the Contract; keyword arguments
+# ``actor`` (the user whose signature completed it) and ``now``. The reviews feature plans the contract's reviews.
+contract_signed = _signals.signal("contract-signed")
