@@ -166,6 +166,52 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "contracts.report_file": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view (parties, overseers)
     "contracts.terminate": OFFICER,  # object rule: Contract.can_manage
     "contracts.complete": OFFICER,  # object rule: Contract.can_manage
+    # --- reviews ---
+    # reviews: planning
+    "reviews.contract_reviews": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view (parties, overseers)
+    "reviews.add_review": OFFICER,  # object rule: Contract.can_manage (a signed contract)
+    "reviews.review_detail": OFFICER | ADMIN | SUPPLIER | EVALUATOR,  # object rule: Review.can_view (+ its reviewers)
+    "reviews.edit_review": OFFICER,  # object rule: Review.can_manage (planned only)
+    "reviews.cancel_review": OFFICER,  # object rule: Review.can_manage (no sheet submitted)
+    "reviews.start_review": OFFICER,  # object rule: Review.can_manage
+    "reviews.edit_rubric": OFFICER,  # object rule: Review.can_manage (planned only: frozen once started)
+    "reviews.copy_rubric": OFFICER,  # object rule: Review.can_manage (planned only)
+    "reviews.templates": OFFICER,  # the default rubric and the officer's own bureau's templates
+    "reviews.new_template": OFFICER,  # object rule: manages_bureau of the officer's own bureau
+    "reviews.edit_template": OFFICER,  # object rule: rubrics.can_view_template to read, RubricTemplate.can_manage
+    "reviews.delete_template": OFFICER,  # object rule: RubricTemplate.can_manage (and not used by any review)
+    # reviews: scoring
+    "reviews.assign_reviewer": OFFICER,  # object rule: Review.can_manage (planned or under review)
+    "reviews.remove_reviewer": OFFICER,  # object rule: Review.can_manage (before the reviewer submitted)
+    "reviews.my_reviews": EVALUATOR | OFFICER,  # the signed-in user's own Reviewer rows
+    "reviews.declare": EVALUATOR | OFFICER,  # object rule: the user's own Reviewer row of the review
+    "reviews.sheet": EVALUATOR | OFFICER,  # object rule: Review.reviewer_for (the reviewer's own sheet)
+    "reviews.sheets": OFFICER | ADMIN | SUPPLIER | EVALUATOR,  # object rule: Review.can_view; the page holds only
+    # what scoring.can_see_sheet allows (own; others once one's own is submitted; the parties once graded)
+    "reviews.finalise": OFFICER,  # object rule: Review.can_manage
+    "reviews.report_pdf": OFFICER | ADMIN | SUPPLIER | EVALUATOR,  # object rule: grading.can_read_report (parties,
+    # overseers, the review's declared reviewers; once graded)
+    "reviews.proposal": OFFICER,  # object rule: Review.can_manage (a termination proposed)
+    # reviews: evidence
+    "reviews.upload_evidence": SUPPLIER,  # object rule: Review.is_supplier (planned or under review)
+    "reviews.remove_evidence": SUPPLIER,  # object rule: Review.is_supplier (before the review starts)
+    "reviews.evidence_file": OFFICER | ADMIN | SUPPLIER | EVALUATOR,  # object rule: evidence.can_read_evidence
+    # (parties, overseers, the review's declared reviewers; personal data of service users)
+    "reviews.self_assessment": SUPPLIER,  # object rule: Review.is_supplier
+    "reviews.add_survey": SUPPLIER | OFFICER,  # object rule: Review.is_supplier or Review.can_manage
+    "reviews.remove_survey": SUPPLIER | OFFICER,  # object rule: Review.is_supplier or Review.can_manage
+    # (evidence.can_remove_survey)
+    "reviews.appeal": SUPPLIER,  # object rule: Review.is_supplier (graded, within 5 working days)
+    "reviews.answer_appeal": OFFICER,  # object rule: Review.can_manage
+    "reviews.rectification": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view (parties, overseers)
+    "reviews.submit_plan": SUPPLIER,  # object rule: Contract.is_supplier
+    "reviews.accept_plan": OFFICER,  # object rule: Contract.can_manage
+    "reviews.return_plan": OFFICER,  # object rule: Contract.can_manage
+    "reviews.rectification_file": OFFICER | ADMIN | SUPPLIER,  # object rule: Contract.can_view
+    "reviews.organisation_record": OFFICER | ADMIN | SUPPLIER,  # object rule: record.can_read_record (any
+    # bureau's officers, admin, the NGO's own users)
+    "reviews.records": OFFICER | ADMIN,  # every NGO with its graded reviews and mean score
+    "reviews.my_record": SUPPLIER,  # the signed-in NGO's own record
     # --- public ---
     "public.notices": PUBLIC,
     "public.notice": PUBLIC,

@@ -11,6 +11,12 @@ def init_app(app):
     app.config["REVIEW_GRADE_BANDS"] = bands if isinstance(bands, GradeBands) else GradeBands.parse(bands)
 
     # The models are registered before the views; the view modules add their routes to views.bp.
-    from portal.reviews import models, views  # noqa: F401
+    from portal.reviews import evidence_views, models, plan_views, scoring_views, views  # noqa: F401
 
     app.register_blueprint(views.bp)
+
+    # A contract signed by both parties gets its review plan in the signing transaction.
+    from portal.contracts.signals import contract_signed
+    from portal.reviews.planning import on_contract_signed
+
+    contract_signed.connect(on_contract_signed)
