@@ -107,8 +107,10 @@ def seed() -> int:
     from portal.seed_contracts import seed_contracts
     from portal.seed_evaluation import seed_evaluation
     from portal.seed_procurement import seed_procurement
+    from portal.seed_reviews import seed_reviews
 
     created += seed_procurement(now)
     created += seed_evaluation(now)
     created += seed_contracts(now)
+    created += seed_reviews(now)
     return created
