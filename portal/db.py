@@ -126,3 +126,13 @@ def one_of(column: str, enum) -> sa.CheckConstraint:
     """A check constraint keeping ``column`` to the values of an enum (named after the column)."""
     values = ", ".join(f"'{member.value}'" for member in enum)
     return sa.CheckConstraint(f"{column} IN ({values})", name=column)
+
+
+LIKE_ESCAPE = "/"  # the escape character of ``like_pattern``: pass it as ``escape=`` to ilike()/like()
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, with the user's own % and _ taken literally."""
+    for char in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(char, LIKE_ESCAPE + char)
+    return f"%{text}%"

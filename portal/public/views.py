@@ -7,6 +7,7 @@ from flask import Blueprint, abort, render_template, request
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Organisation, OrgKind
+from portal.db import LIKE_ESCAPE, like_pattern
 from portal.extensions import db
 from portal.files import send_stored
 from portal.notices import NOTICE_KIND_LABELS, Notice, NoticeKind
@@ -16,14 +17,6 @@ bp = Blueprint("public", __name__, template_folder="templates")
 
 NOTICES_PER_PAGE = 20
 SEARCH_MAX = 100  # characters of the search text that are used
-LIKE_ESCAPE = "/"
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, with the user's own % and _ taken literally."""
-    for char in (LIKE_ESCAPE, "%", "_"):
-        text = text.replace(char, LIKE_ESCAPE + char)
-    return f"%{text}%"
 
 
 def _notice_query(kind: str | None, bureau_id: int | None, q: str):

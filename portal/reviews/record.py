@@ -17,9 +17,9 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import Organisation, OrgKind
 from portal.contracts.models import Contract, ContractStatus
+from portal.db import LIKE_ESCAPE, like_pattern
 from portal.extensions import db
 from portal.permissions import Role
-from portal.public.views import LIKE_ESCAPE, like_pattern
 from portal.reviews.models import Rectification, Review, ReviewStatus
 from portal.reviews.rules import CENT, Grade
 from portal.tenders.rules import local_date

@@ -126,3 +126,23 @@ def test_seed_demo_contracts(app):
     assert three_years.budget_secured and three_years.service_stable and len(three_years.budget_lines) >= 3
     assert sum(line.amount for line in three_years.budget_lines) == three_years.amount
     assert len(three_years.amendments) == 1 and three_years.amendments[0].added_amount > 0
+
+
+def test_seed_demo_reviews_in_every_grade_with_an_appeal_and_a_rectification(app):
+    from portal.reviews.models import Appeal, Rectification, Review, ReviewStatus
+    from portal.reviews.rules import Grade, ReviewKind
+
+    app.test_cli_runner().invoke(args=["seed-demo"])
+    graded = db.session.scalars(sa.select(Review).where(Review.status == ReviewStatus.GRADED)).all()
+    assert {r.grade for r in graded} == set(Grade)
+    for review in graded:
+        assert review.document_id is not None  # the report PDF was issued
+        assert review.score is not None
+    # Every signed contract got its plan at signing: a needs assessment, supervision reviews and a final review.
+    kinds = set(db.session.scalars(sa.select(Review.kind)))
+    assert {ReviewKind.NEEDS, ReviewKind.SUPERVISION, ReviewKind.FINAL, ReviewKind.RE_REVIEW} <= kinds
+    failed = next(r for r in graded if r.grade == Grade.FAIL)
+    appeal = db.session.scalar(sa.select(Appeal).where(Appeal.review_id == failed.id))
+    assert appeal.status == "dismissed" and appeal.answer
+    case = db.session.scalar(sa.select(Rectification).where(Rectification.review_id == failed.id))
+    assert case.status == "in_progress" and case.plan and case.re_review.status == ReviewStatus.PLANNED

@@ -109,7 +109,43 @@ def world(create_user, create_org, now):
     db.session.commit()
     args |= {"contract_id": built.contract.id, "award_id": built.award.id,
              "installment_id": built.installments[0].id, "amendment_id": amendment.id, "report_id": report.id}
+    args |= _review_world(built.contract, users, later=datetime(2027, 4, 6, 2, 0, tzinfo=UTC))
     return users, args
+
+
+def _review_world(contract, users, *, later):
+    """A review of the world's contract, scored by the world's evaluator, graded 不合格 and appealed by the world's
+    NGO (so it has evidence, a survey, a rectification and an appeal), and a rubric template of the bureau."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from portal.reviews import appeals, evidence, grading, planning, rectification, rubrics, scoring
+    from tests.review_builders import score_all
+
+    officer, supplier, expert = users["officer"], users["supplier"], users["evaluator"]
+    with current_app.test_request_context():
+        review = planning.add_review(contract, kind="extra", title="专项督查", due_on=later.date(),
+                                     period_start=contract.start_date, period_end=later.date() - timedelta(days=7),
+                                     actor=officer, now=later)
+        reviewer = scoring.assign_reviewer(review, expert, kind="expert", actor=officer, now=later)
+        upload = FileStorage(io.BytesIO(b"%PDF-1.4 evidence"), filename="活动记录.pdf")
+        item = evidence.upload_evidence(review, kind="activity", upload=upload, actor=supplier, now=later)
+        survey = evidence.add_survey(review, title="满意度问卷", surveyed_on=later.date() - timedelta(days=2),
+                                     respondents=20, satisfied=9, actor=supplier, now=later)
+        planning.start_review(review, actor=officer, now=later)
+        scoring.declare(reviewer, conflict=False, note="", actor=expert, now=later)
+        db.session.commit()
+        score_all(review, 50, now=later)
+        grading.finalise(review, actor=officer, now=later + timedelta(hours=1))
+        appeal = appeals.file_appeal(review, reasons="评估期间部分服务记录尚未归档，并非未开展服务，请求重新评分。",
+                                     actor=supplier, now=later + timedelta(hours=2))
+        template = rubrics.create_template(officer.organisation, name="本局评估模板",
+                                           copy_from=planning.default_template(), actor=officer, now=later)
+        db.session.commit()
+    return {"review_id": review.id, "reviewer_id": reviewer.id, "evidence_id": item.id, "survey_id": survey.id,
+            "appeal_id": appeal.id, "rectification_id": rectification.rectification_of(review).id,
+            "template_id": template.id}
 
 
 def _sheet_scores(evaluation, member):
@@ -133,6 +169,10 @@ OBJECT_RULES = {
     "evaluation.sheet": {"evaluator"},
     "evaluation.deviations": {"evaluator"},
     "evaluation.award_letter": {"officer", "admin"},
+    # Reviews (the graded review): the evaluator is its reviewer, the officer is not; no termination is proposed.
+    "reviews.declare": {"evaluator"},
+    "reviews.sheet": {"evaluator"},
+    "reviews.proposal": set(),
 }
 
 
