@@ -36,6 +36,7 @@ from portal.audit import AuditEntry
 from portal.contracts import rules
 from portal.contracts.models import Contract, ContractStatus, ServiceReport
 from portal.contracts.services import contract_link, lock_contract
+from portal.contracts.signals import contract_ended
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.extensions import db
 from portal.files import DOCX, JPEG, PDF, PNG, XLSX, ZIP, store_upload
@@ -402,6 +403,7 @@ def terminate(contract: Contract, *, grounds: str, cause: str = TerminationCause
     audit.record("contract.terminated", contract, actor=actor, now=now, old={"status": ContractStatus.SIGNED},
                  new={"status": contract.status, "cause": cause, "grounds": grounds, "ended_on": ended_on,
                       "notice": notice.document.number if notice.document is not None else notice.id})
+    contract_ended.send(contract, actor=actor, now=now, reason=f"合同于{ended_on.isoformat()}终止")
     context = _context(contract, ended_on=ended_on.isoformat(), grounds=grounds)
     notify_many(_supplier_users(contract), "contract_terminated", context, link=contract_link(contract), now=now)
     notify_many([u for u in _officers(contract) if u.id != getattr(actor, "id", None)], "contract_terminated",
@@ -425,6 +427,7 @@ def complete(contract: Contract, *, actor, now: datetime) -> Contract:
     db.session.flush()
     audit.record("contract.completed", contract, actor=actor, now=now, old={"status": ContractStatus.SIGNED},
                  new={"status": contract.status, "accepted_at": contract.accepted_at, "ended_on": local_date(now)})
+    contract_ended.send(contract, actor=actor, now=now, reason=f"合同于{local_date(now).isoformat()}履行完毕")
     context = _context(contract, ended_on=local_date(now).isoformat())
     notify_many(_supplier_users(contract), "contract_completed", context, link=contract_link(contract), now=now)
     return contract

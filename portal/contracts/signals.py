@@ -14,3 +14,9 @@ _signals = Namespace()
 # Sent once both parties have signed, after the signing gates opened. Sender: the Contract; keyword arguments
 # ``actor`` (the user whose signature completed it) and ``now``. The reviews feature plans the contract's reviews.
 contract_signed = _signals.signal("contract-signed")
+
+# Sent when a contract in force ends: terminated (``delivery.terminate``) or completed (``delivery.complete``), after
+# its status changed, inside that transaction. Sender: the Contract; keyword arguments ``actor``, ``now`` and
+# ``reason`` (Chinese text naming the end, e.g. "合同于2027-03-01终止"). The reviews feature cancels the contract's
+# open reviews and closes its open rectifications. (A draft withdrawn before signing has no reviews: not sent.)
+contract_ended = _signals.signal("contract-ended")

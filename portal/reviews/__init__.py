@@ -16,7 +16,9 @@ def init_app(app):
     app.register_blueprint(views.bp)
 
     # A contract signed by both parties gets its review plan in the signing transaction.
-    from portal.contracts.signals import contract_signed
-    from portal.reviews.planning import on_contract_signed
+    from portal.contracts.signals import contract_ended, contract_signed
+    from portal.reviews.planning import on_contract_ended, on_contract_signed
 
     contract_signed.connect(on_contract_signed)
+    # A contract that ends (terminated or completed) has its open reviews cancelled and rectifications closed.
+    contract_ended.connect(on_contract_ended)

@@ -15,14 +15,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit
-from portal.accounts.services import active_users
 from portal.calendar import load_calendar
-from portal.contracts.services import lock_contract
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.extensions import db
 from portal.notify import notify_many
-from portal.permissions import Role
 from portal.reviews import grading, rules
+from portal.reviews.common import lock_review, ngo_users, officers, review_link
 from portal.reviews.models import GRADE_LABELS, Appeal, AppealStatus, Review, ReviewStatus
 from portal.tenders.rules import local_date
 
@@ -36,28 +34,10 @@ def appeal_link(appeal: Appeal) -> str:
     return f"/reviews/appeals/{appeal.id}"
 
 
-def review_link(review: Review) -> str:
-    return f"/reviews/{review.id}"
-
-
-def _officers(review: Review) -> list:
-    return [u for u in active_users([review.contract.bureau_id]) if u.role == Role.OFFICER]
-
-
-def _supplier_users(review: Review) -> list:
-    return [u for u in active_users([review.contract.supplier_id]) if u.role == Role.SUPPLIER]
-
-
 def _context(review: Review, **extra) -> dict:
     contract = review.contract
     return {"review": review.title, "reference": contract.reference, "title": contract.title,
             "supplier": contract.supplier.name, **extra}
-
-
-def _lock(review: Review) -> Review:
-    lock_contract(review.contract)
-    db.session.refresh(review)
-    return review
 
 
 # --- Reading ---------------------------------------------------------------------------------------------------------
@@ -92,7 +72,7 @@ def can_file(review: Review, user, today: date) -> bool:
 def file_appeal(review: Review, *, reasons: str, actor, now: datetime) -> Appeal:
     """The NGO contests the graded review with its reasons, within 5 working days of the grade, once per round.
     The officers of the contracting bureau are told."""
-    review = _lock(review)
+    review = lock_review(review)
     if not review.is_supplier(actor):
         raise NotAllowed(_l("Only the contracted organisation can contest its review."))
     if review.status != ReviewStatus.GRADED:
@@ -105,7 +85,7 @@ def file_appeal(review: Review, *, reasons: str, actor, now: datetime) -> Appeal
                           date=last_day.isoformat(), n=rules.APPEAL_WORKING_DAYS)
     reasons = (reasons or "").strip()
     if len(reasons) < REASONS_MIN_CHARS:
-        raise DomainError(_l("State the reasons of the appeal in at least %(n)s characters."), n=REASONS_MIN_CHARS)
+        raise DomainError(_l("State the reasons for the appeal in at least %(n)s characters."), n=REASONS_MIN_CHARS)
     if len(reasons) > REASONS_MAX_CHARS:
         raise DomainError(_l("The reasons are at most %(n)s characters."), n=REASONS_MAX_CHARS)
     appeal = Appeal(review_id=review.id, round=review.round, status=AppealStatus.OPEN, reasons=reasons, filed_at=now,
@@ -119,7 +99,7 @@ def file_appeal(review: Review, *, reasons: str, actor, now: datetime) -> Appeal
     audit.record("review.appeal_filed", appeal, actor=actor, now=now, new={
         "review_id": review.id, "round": review.round, "score": review.score, "grade": review.grade,
         "reasons": reasons, "last_day": last_day})
-    notify_many(_officers(review), "review_appeal_filed",
+    notify_many(officers(review.contract), "review_appeal_filed",
                 _context(review, score=f"{review.score:.2f}", grade=str(GRADE_LABELS[rules.Grade(review.grade)]),
                          reasons=reasons),
                 link=appeal_link(appeal), now=now)
@@ -132,10 +112,13 @@ def file_appeal(review: Review, *, reasons: str, actor, now: datetime) -> Appeal
 def answer_appeal(appeal: Appeal, *, upheld: bool, answer: str, actor, now: datetime) -> Appeal:
     """An officer of the contracting bureau answers an open appeal with grounds. Upheld: the scoring is reopened
     (``grading.reopen``) and the review graded again; dismissed: the grade stands. The NGO is told."""
-    review = _lock(appeal.review)
+    review = lock_review(appeal.review)
     db.session.refresh(appeal)
     if not review.can_manage(actor):
         raise NotAllowed(_l("Only an officer of the contracting bureau can answer an appeal."))
+    if not review.can_answer_appeal(actor):
+        raise NotAllowed(_l("A reviewer of this review (now or before) cannot answer an appeal against it: another "
+                            "officer of the bureau answers."))
     if appeal.status != AppealStatus.OPEN:
         raise Conflict(_l("This appeal has already been answered."))
     answer = (answer or "").strip()
@@ -144,7 +127,8 @@ def answer_appeal(appeal: Appeal, *, upheld: bool, answer: str, actor, now: date
     if len(answer) > ANSWER_MAX_CHARS:
         raise DomainError(_l("The answer is at most %(n)s characters."), n=ANSWER_MAX_CHARS)
     if upheld and (review.status != ReviewStatus.GRADED or review.round != appeal.round):
-        raise Conflict(_l("The review is no longer in the grading this appeal contests."))
+        raise Conflict(_l("The review has been graded again or reopened since this appeal was filed: the grading "
+                          "it contests no longer stands."))
     old = {"status": appeal.status, "review_status": review.status, "round": review.round, "score": review.score,
            "grade": review.grade}
     appeal.status = AppealStatus.UPHELD if upheld else AppealStatus.DISMISSED
@@ -156,7 +140,7 @@ def answer_appeal(appeal: Appeal, *, upheld: bool, answer: str, actor, now: date
         "status": appeal.status, "answer": answer, "review_status": review.status, "round": review.round,
         "score": review.score, "grade": review.grade})
     context = _context(review, answer=answer, grade=str(GRADE_LABELS[rules.Grade(appeal.grade_before)]))
-    notify_many(_supplier_users(review), "review_appeal_upheld" if upheld else "review_appeal_dismissed", context,
+    notify_many(ngo_users(review.contract), "review_appeal_upheld" if upheld else "review_appeal_dismissed", context,
                 link=review_link(review), now=now)
     return appeal
 

@@ -21,11 +21,11 @@ from sqlalchemy.orm import selectinload
 
 from portal import audit
 from portal.accounts.models import User
-from portal.contracts.services import lock_contract
 from portal.errors import DomainError, NotAllowed
 from portal.extensions import db
 from portal.files import DOCX, JPEG, PDF, PNG, XLSX, ZIP, store_upload
 from portal.reviews import rules
+from portal.reviews.common import lock_review
 from portal.reviews.models import (
     Evidence,
     EvidenceKind,
@@ -33,6 +33,7 @@ from portal.reviews.models import (
     ReviewerStatus,
     ReviewStatus,
     SatisfactionSurvey,
+    require_contract_in_force,
 )
 from portal.tenders.rules import local_date
 
@@ -95,19 +96,13 @@ def satisfaction(review: Review) -> Decimal | None:
 # --- Helpers ---------------------------------------------------------------------------------------------------------
 
 
-def _lock(review: Review) -> Review:
-    """Lock the review's contract, then read the review afresh (its status may have moved meanwhile)."""
-    lock_contract(review.contract)
-    db.session.refresh(review)
-    return review
-
-
 def _require_supplier(review: Review, actor) -> None:
     if not review.is_supplier(actor):
         raise NotAllowed(_l("Only the contracted organisation can do this."))
 
 
 def _require_open(review: Review) -> None:
+    require_contract_in_force(review.contract)
     if not is_open(review):
         raise DomainError(_l("This review is graded or cancelled: its evidence can no longer change."))
 
@@ -118,7 +113,7 @@ def _require_open(review: Review) -> None:
 def upload_evidence(review: Review, *, kind: str, upload, note: str = "", actor, now: datetime) -> Evidence:
     """The NGO adds a file to a review that is planned or under review: PDF, images, Word, Excel or ZIP, checked by
     content."""
-    review = _lock(review)
+    review = lock_review(review)
     _require_supplier(review, actor)
     _require_open(review)
     try:
@@ -142,7 +137,7 @@ def upload_evidence(review: Review, *, kind: str, upload, note: str = "", actor,
 
 def remove_evidence(evidence: Evidence, *, actor, now: datetime) -> None:
     """The NGO removes one of its files before the review starts (afterwards the reviewers may have read it)."""
-    review = _lock(evidence.review)
+    review = lock_review(evidence.review)
     _require_supplier(review, actor)
     if review.status != ReviewStatus.PLANNED:
         raise DomainError(_l("Evidence can be removed only before the review starts."))
@@ -155,7 +150,7 @@ def remove_evidence(evidence: Evidence, *, actor, now: datetime) -> None:
 
 def save_self_assessment(review: Review, *, text: str, actor, now: datetime) -> Review:
     """The NGO writes or rewrites its self-assessment (自评) until the review is graded."""
-    review = _lock(review)
+    review = lock_review(review)
     _require_supplier(review, actor)
     _require_open(review)
     text = (text or "").strip()
@@ -177,7 +172,7 @@ def save_self_assessment(review: Review, *, text: str, actor, now: datetime) -> 
 def add_survey(review: Review, *, title: str, surveyed_on: date | None, method: str = "",
                respondents: int | None, satisfied: int | None, actor, now: datetime) -> SatisfactionSurvey:
     """The NGO or the bureau's officer enters one survey's result: how many answered, how many were satisfied."""
-    review = _lock(review)
+    review = lock_review(review)
     if not (review.is_supplier(actor) or review.can_manage(actor)):
         raise NotAllowed(_l("Only the contracted organisation or the contracting bureau's officers enter surveys."))
     _require_open(review)
@@ -209,7 +204,7 @@ def add_survey(review: Review, *, title: str, surveyed_on: date | None, method: 
 
 def remove_survey(survey: SatisfactionSurvey, *, actor, now: datetime) -> None:
     """Remove a survey entered by mistake (``can_remove_survey``); the audit keeps its figures."""
-    _lock(survey.review)
+    lock_review(survey.review)
     db.session.refresh(survey)
     if not can_remove_survey(survey, actor):
         if survey.review.is_supplier(actor) or survey.review.can_manage(actor):

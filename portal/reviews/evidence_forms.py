@@ -36,7 +36,7 @@ class SurveyForm(FlaskForm):
     title = StringField(_l("Survey"), filters=TEXT,
                         validators=[REQUIRED, Length(max=evidence.SURVEY_TITLE_MAX_CHARS)])
     surveyed_on = DateField(_l("Surveyed on"), validators=[REQUIRED, within_calendar])
-    method = StringField(_l("Method"), filters=TEXT,
+    method = StringField(_l("Survey method"), filters=TEXT,
                          validators=[Optional(), Length(max=evidence.SURVEY_METHOD_MAX_CHARS)],
                          description=_l("E.g. questionnaire, telephone follow-up, home visit."))
     respondents = IntegerField(_l("Respondents"), validators=[GIVEN, NumberRange(min=1, max=1_000_000)])
@@ -44,7 +44,7 @@ class SurveyForm(FlaskForm):
 
 
 class AppealForm(FlaskForm):
-    reasons = TextAreaField(_l("Reasons of the appeal"), filters=TEXT,
+    reasons = TextAreaField(_l("Reasons for the appeal"), filters=TEXT,
                             validators=[REQUIRED, Length(max=appeals.REASONS_MAX_CHARS)],
                             description=_l("Which indicators or scores you contest and why, with the evidence "
                                            "relied on. At least %(n)s characters.", n=appeals.REASONS_MIN_CHARS))

@@ -122,7 +122,7 @@ def appeal_panel(review) -> dict:
         "appeals": review.appeals if visible else [],
         "deadline": deadline if review.status == ReviewStatus.GRADED else None,
         "can_file": appeals.can_file(review, current_user, local_date(utcnow())),
-        "can_answer": review.can_manage(current_user),
+        "can_answer": review.can_answer_appeal(current_user),
         "working_days": APPEAL_WORKING_DAYS,
         "status_labels": APPEAL_STATUS_LABELS,
         "grade_labels": GRADE_LABELS,
@@ -243,7 +243,7 @@ def appeal(review_id):
 def answer_appeal(appeal_id):
     item = load_appeal(appeal_id)
     review = item.review
-    ensure(review.can_manage(current_user))
+    ensure(review.can_answer_appeal(current_user))
     form = AnswerForm()
     if item.status != AppealStatus.OPEN:
         flash(_("This appeal has already been answered."), "info")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 
 import sqlalchemy as sa
 from flask import current_app
@@ -35,11 +36,12 @@ from portal.calendar import load_calendar
 from portal.contracts import delivery, payments
 from portal.contracts.delivery import TerminationCause
 from portal.contracts.models import ContractStatus
-from portal.errors import Conflict, DomainError, NotAllowed
+from portal.errors import Conflict, DomainError
 from portal.extensions import db
 from portal.notify import notify_many
 from portal.pdf import BEIJING, GeneratedDocument, issue_document
-from portal.reviews import rules, scoring
+from portal.reviews import planning, rules, scoring
+from portal.reviews.common import lock_review, ngo_users, officers, require_manager, review_link
 from portal.reviews.models import (
     GRADE_LABELS,
     Rectification,
@@ -48,6 +50,7 @@ from portal.reviews.models import (
     ReviewerKind,
     ReviewerStatus,
     ReviewStatus,
+    require_contract_in_force,
 )
 from portal.reviews.rules import GRADE_NAMES, GradeBands, ReviewKind
 from portal.tenders.rules import local_date
@@ -58,6 +61,7 @@ TERMINATE, CONTINUE = "terminate", "continue"
 DECISIONS = (TERMINATE, CONTINUE)
 DECISION_NOTE_MIN = 10  # a decision on a proposed termination says why (termination itself needs 20)
 REOPEN_REASON_MIN = 5
+LIFTED_RE_REVIEW_REASON = "申诉后重新评定，整改解除"  # the re-review of a lifted rectification is cancelled
 
 # Words of the report, a document in Chinese.
 KIND_CN = {ReviewKind.NEEDS: "需求评估", ReviewKind.SUPERVISION: "督导评估", ReviewKind.MIDTERM: "中期评估",
@@ -91,11 +95,6 @@ def _number(value) -> str:
     return f"{Decimal(value).normalize():f}"
 
 
-def _require_manager(review: Review, actor) -> None:
-    if not review.can_manage(actor):
-        raise NotAllowed(_l("Only an officer of the contracting bureau can do this."))
-
-
 def rectification_of(review: Review) -> Rectification | None:
     """The rectification opened by this review's failure, if any."""
     return db.session.scalar(sa.select(Rectification).where(Rectification.review_id == review.id))
@@ -119,8 +118,9 @@ def grading_problems(review: Review) -> list[str]:
 def finalise(review: Review, *, actor, now: datetime) -> Review:
     """The officer grades a started review once every reviewer not withdrawn has submitted: the score is the mean
     of their totals, the grade follows the bands; the report PDF is issued; then ``apply_grade``."""
-    review = scoring.lock_review(review)
-    _require_manager(review, actor)
+    review = lock_review(review)
+    require_manager(review, actor)
+    require_contract_in_force(review.contract)
     if review.status != ReviewStatus.STARTED:
         raise Conflict(_l("Only a review under way can be graded."))
     problems = grading_problems(review)
@@ -170,6 +170,43 @@ def _graded_grades(review: Review) -> list[str]:
         .order_by(Review.graded_at, Review.id)))
 
 
+def _lifted(rectification: Rectification) -> bool:
+    """The rectification was lifted: closed, and the review whose failure opened it now stands at 合格 or better
+    (re-graded after an upheld appeal)."""
+    failed = rectification.review
+    return (rectification.status == RectificationStatus.CLOSED and failed.status == ReviewStatus.GRADED
+            and failed.grade is not None and rules.passes(failed.grade))
+
+
+def _moot(review: Review) -> Rectification | None:
+    """For a re-review: the rectification it was planned for, when that rectification has been lifted meanwhile
+    (its failed review re-graded at 合格 after an appeal). Such a re-review's grade changes nothing."""
+    if review.kind != ReviewKind.RE_REVIEW:
+        return None
+    planned_for = db.session.scalar(sa.select(Rectification).where(Rectification.re_review_id == review.id))
+    return planned_for if planned_for is not None and _lifted(planned_for) else None
+
+
+def _cancel_re_review(rectification: Rectification, *, actor, now: datetime) -> int | None:
+    """A lifted rectification's re-review is cancelled while it can be (planned, or started before any sheet was
+    submitted); one already scored is left to be graded, and its grade then changes nothing (``_moot``)."""
+    re_review = rectification.re_review
+    if re_review is None or not planning.cancellable(re_review):
+        return None
+    planning.cancel(re_review, reason=LIFTED_RE_REVIEW_REASON, actor=actor, now=now)
+    return re_review.id
+
+
+def _clear_lapsed_proposals(review: Review) -> list[int]:
+    """The run of failures behind a proposal is broken: every undecided proposal on the contract's reviews lapses."""
+    lapsed = list(db.session.scalars(sa.select(Review).where(
+        Review.contract_id == review.contract_id, Review.termination_proposed_at.is_not(None),
+        Review.proposal_decision == "").order_by(Review.id)))
+    for proposed in lapsed:
+        proposed.termination_proposed_at = None
+    return [r.id for r in lapsed]
+
+
 def apply_grade(review: Review, *, actor, now: datetime) -> dict:
     """What the review's grade does (see the module's docstring); returns what was done, as audited."""
     contract = review.contract
@@ -178,28 +215,32 @@ def apply_grade(review: Review, *, actor, now: datetime) -> dict:
     calendar = load_calendar()
     graded_on = local_date(review.graded_at or now)
     outcome: dict = {"grade": grade, "round": review.round}
+    moot = _moot(review)
+    if moot is not None:
+        # A re-review of a rectification lifted meanwhile: no year outcome, gate, rectification or proposal.
+        outcome["moot_rectification"] = moot.id
     # (1) A contract year's review decides whether the next year goes ahead.
-    if review.year_index:
+    if review.year_index and moot is None:
         delivery.record_year_review(contract, year_index=review.year_index, passed=passed, review_ref=ref,
                                     actor=actor, now=now)
         outcome["year"] = {"index": review.year_index, "passed": passed}
     # (2) A review gate of the payment schedule at 合格 or better.
-    if passed and review.opens_payment:
+    if passed and review.opens_payment and moot is None:
         try:
             with db.session.begin_nested():
                 installment = payments.open_review_gate(contract, review_ref=ref, grade=grade, actor=actor, now=now)
         except DomainError as exc:
             with force_locale("en"):
                 outcome["gate_refused"] = str(exc)
-            notify_many(scoring.officers(review), "review_gate_refused", scoring.context(review, reason=exc),
-                        link=scoring.review_link(review), now=now)
+            notify_many(officers(review.contract), "review_gate_refused", scoring.context(review, reason=exc),
+                        link=review_link(review), now=now)
         else:
             review.gate_installment_id = installment.id if installment is not None else review.gate_installment_id
             outcome["gate"] = installment.position if installment is not None else None
     # (3) 不合格 opens a rectification, once per review.
     rectification = rectification_of(review)
     in_force = contract.status == ContractStatus.SIGNED  # an ended contract is not rectified nor terminated again
-    if not passed and rectification is None and in_force:
+    if not passed and rectification is None and in_force and moot is None:
         rectification = Rectification(review_id=review.id, contract_id=contract.id,
                                       status=RectificationStatus.AWAITING_PLAN,
                                       plan_due_on=rules.plan_last_day(graded_on, calendar))
@@ -219,28 +260,35 @@ def apply_grade(review: Review, *, actor, now: datetime) -> dict:
         _close(rectification, f"重新评定为{GRADE_NAMES[grade]}（{_shown(review.score)}分），整改解除", actor=actor,
                now=now)
         outcome.setdefault("closed", []).append(rectification.id)
-    # (6) Two failures in a row propose termination; a pass lifts an undecided proposal of this review.
+        cancelled = _cancel_re_review(rectification, actor=actor, now=now)
+        if cancelled is not None:
+            outcome["re_review_cancelled"] = cancelled
+    # (6) Two failures in a row propose termination. The run is recomputed at every grading: once it is broken
+    # (a pass, or an earlier failure re-graded as a pass), every undecided proposal of the contract lapses.
     grades = _graded_grades(review)
-    if not passed and in_force and rules.proposes_termination(grades) and review.termination_proposed_at is None:
+    proposes = rules.proposes_termination(grades)
+    if (not passed and in_force and proposes and moot is None and review.termination_proposed_at is None):
         review.termination_proposed_at = now
         outcome["termination_proposed"] = rules.consecutive_failures(grades)
-        notify_many(scoring.officers(review), "review_termination_proposed",
+        notify_many(officers(review.contract), "review_termination_proposed",
                     scoring.context(review, failures=rules.consecutive_failures(grades)),
-                    link=scoring.review_link(review, "proposal"), now=now)
-    elif passed and review.termination_proposed_at is not None and not review.proposal_decision:
-        review.termination_proposed_at = None
-        outcome["termination_proposal_lifted"] = True
+                    link=review_link(review, "proposal"), now=now)
+    elif not proposes:
+        lapsed = _clear_lapsed_proposals(review)
+        if lapsed:
+            outcome["termination_proposal_lifted"] = True
+            outcome["termination_proposals_lapsed"] = lapsed
     db.session.flush()
     # (7) The NGO: its grade and the last day to appeal (and, on a failure, the plan's last day).
     values = {"score": _shown(review.score), "grade": GRADE_LABELS[grade],
               "appeal_last_day": rules.appeal_last_day(graded_on, calendar).isoformat()}
     if passed or rectification is None or rectification.status != RectificationStatus.AWAITING_PLAN:
-        notify_many(scoring.ngo_users(review), "review_graded", scoring.context(review, **values),
-                    link=scoring.review_link(review), now=now)
+        notify_many(ngo_users(review.contract), "review_graded", scoring.context(review, **values),
+                    link=review_link(review), now=now)
     else:
         values["plan_due_on"] = rectification.plan_due_on.isoformat()
-        notify_many(scoring.ngo_users(review), "review_failed", scoring.context(review, **values),
-                    link=scoring.review_link(review), now=now)
+        notify_many(ngo_users(review.contract), "review_failed", scoring.context(review, **values),
+                    link=review_link(review), now=now)
     audit.record("review.grade_applied", review, actor=actor, now=now, new=outcome)
     return outcome
 
@@ -252,8 +300,8 @@ def reopen(review: Review, *, reason: str, actor, now: datetime) -> Review:
     """An upheld appeal reopens the scoring: graded -> started, the next round, score and grade cleared, every
     counting reviewer's sheet unsubmitted so they can change their points (each change audited); they are told.
     The gate opened, the year recorded and the rectification stay until the review is graded again."""
-    review = scoring.lock_review(review)
-    _require_manager(review, actor)
+    review = lock_review(review)
+    require_manager(review, actor)
     if review.status != ReviewStatus.GRADED:
         raise Conflict(_l("Only a graded review can be reopened."))
     reason = (reason or "").strip()
@@ -270,7 +318,7 @@ def reopen(review: Review, *, reason: str, actor, now: datetime) -> Review:
     audit.record("review.reopened", review, actor=actor, now=now, old=old, new={
         "status": review.status, "round": review.round, "reason": reason, "reviewers": [r.id for r in reopened]})
     notify_many([r.user for r in review.reviewers if r.status == ReviewerStatus.ACTIVE], "review_reopened",
-                scoring.context(review, reason=reason, round=review.round), link=scoring.review_link(review, "sheet"),
+                scoring.context(review, reason=reason, round=review.round), link=review_link(review, "sheet"),
                 now=now)
     return review
 
@@ -281,8 +329,8 @@ def reopen(review: Review, *, reason: str, actor, now: datetime) -> Review:
 def decide_proposal(review: Review, *, decision: str, note: str, actor, now: datetime) -> Review:
     """The officer decides on the termination proposed after two failed reviews in a row: terminate the contract
     (its grounds: the note; cause failed review) or let it continue, with the reason."""
-    review = scoring.lock_review(review)
-    _require_manager(review, actor)
+    review = lock_review(review)
+    require_manager(review, actor)
     if review.termination_proposed_at is None:
         raise Conflict(_l("No termination is proposed on this review."))
     if review.proposal_decision:
@@ -291,7 +339,13 @@ def decide_proposal(review: Review, *, decision: str, note: str, actor, now: dat
         raise DomainError(_l("Choose to terminate the contract or to let it continue."))
     note = (note or "").strip()
     if len(note) < DECISION_NOTE_MIN:
-        raise DomainError(_l("Give the reasons of the decision (at least %(n)s characters)."), n=DECISION_NOTE_MIN)
+        raise DomainError(_l("Give the reasons for the decision (at least %(n)s characters)."), n=DECISION_NOTE_MIN)
+    if decision == TERMINATE and len(note) < delivery.GROUNDS_MIN_CHARS:
+        raise DomainError(_l("Terminating the contract needs its grounds: give at least %(n)s characters."),
+                          n=delivery.GROUNDS_MIN_CHARS)
+    if decision == TERMINATE and not rules.proposes_termination(_graded_grades(review)):
+        raise Conflict(_l("The failed reviews behind this proposal are no longer in a row (a grade has changed "
+                          "since): the contract cannot be terminated on it."))
     if decision == TERMINATE:
         delivery.terminate(review.contract, grounds=note, cause=TerminationCause.FAILED_REVIEW, actor=actor, now=now)
     review.proposal_decision, review.proposal_note = decision, note
@@ -346,7 +400,7 @@ def report_context(review: Review) -> dict:
     rows, comments, shown_first = [], [], set()
     for leaf in rules.leaves(rubric):
         given = [points[r.id][leaf.key].points for r in counting]
-        mean = sum(given, Decimal("0")) / len(given)
+        mean = rules.to_decimal(sum((Fraction(p) for p in given), Fraction(0)) / len(given))  # half up
         first = leaf.parent if leaf.parent is not None else leaf.key
         first_cell = "" if first in shown_first else first_names[first]
         shown_first.add(first)

@@ -60,6 +60,17 @@ REVIEW_STATUS_LABELS = {
 }
 
 
+def require_contract_in_force(contract: Contract) -> None:
+    """Writers of a contract's reviews (evidence, surveys, reviewers, sheets, starting, grading, adding) act only
+    while the contract is signed and in force: an ended contract's reviews are cancelled (``contract_ended``)."""
+    from portal.contracts.models import ContractStatus
+    from portal.errors import DomainError
+
+    if contract.status != ContractStatus.SIGNED:
+        raise DomainError(_l("The contract is not in force (signed and not ended): its reviews can no longer "
+                             "change."))
+
+
 class RubricTemplate(TimestampMixin, db.Model):
     """A reusable rubric. The portal's default (no bureau) is read-only; a bureau's officers copy and adjust it."""
 
@@ -172,6 +183,13 @@ class Review(TimestampMixin, db.Model):
 
     def is_supplier(self, user) -> bool:
         return self.contract.is_supplier(user)
+
+    def can_answer_appeal(self, user) -> bool:
+        """An officer of the contracting bureau who is not, and never was, one of this review's reviewers (any
+        Reviewer row, withdrawn or removed included): nobody answers an appeal against their own scoring."""
+        if not self.can_manage(user):
+            return False
+        return not any(r.user_id == user.id for r in self.reviewers)
 
     def reviewer_for(self, user) -> Reviewer | None:
         if not getattr(user, "is_authenticated", False):

@@ -223,12 +223,9 @@ def edit_rubric(review_id):
     form = RubricForm()
     status = 200
     if not review.is_editable:
-        # The service refuses (the rubric is frozen once the review starts) and run() says so.
-        if request.method == "POST":
-            run(lambda: rubrics.update_rubric(review, form.row_values(), actor=current_user, now=utcnow()),
-                _("The rubric is saved."), _detail(review_id))
-        else:
-            flash(_("A rubric cannot change once a review has started."), "warning")
+        # The rubric is frozen once the review starts: say so without reading the posted rows (which may be
+        # anything); the service refuses too when a review starts while the form is open.
+        flash(_("A rubric cannot change once a review has started."), "warning")
         return redirect(_detail(review_id))
     if form.validate_on_submit():
         done = run(lambda: rubrics.update_rubric(review, form.row_values(), actor=current_user, now=utcnow()),

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from portal import audit
-from portal.accounts.services import active_users
 from portal.audit import AuditEntry
 from portal.contracts import rules as contract_rules
 from portal.contracts.models import Contract, ContractStatus
@@ -24,8 +23,8 @@ from portal.contracts.services import lock_contract
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.extensions import db
 from portal.notify import notify_many
-from portal.permissions import Role
 from portal.reviews import rubrics, rules
+from portal.reviews.common import lock_review, ngo_users, officers, require_manager, review_link
 from portal.reviews.models import (
     Review,
     ReviewerStatus,
@@ -186,33 +185,8 @@ def plan_summary(contract: Contract, today: date) -> PlanSummary:
 # --- Helpers of the services -----------------------------------------------------------------------------------------
 
 
-def review_link(review: Review) -> str:
-    """The review's page, for notifications (services also run in jobs, without url_for)."""
-    return f"/reviews/{review.id}"
-
-
 def plan_link(contract: Contract) -> str:
     return f"/reviews/contracts/{contract.id}"
-
-
-def _officers(contract: Contract) -> list:
-    return [u for u in active_users([contract.bureau_id]) if u.role == Role.OFFICER]
-
-
-def _supplier_users(contract: Contract) -> list:
-    return [u for u in active_users([contract.supplier_id]) if u.role == Role.SUPPLIER]
-
-
-def _require_manager(contract: Contract, actor) -> None:
-    if not contract.can_manage(actor):
-        raise NotAllowed(_l("Only an officer of the contracting bureau can do this."))
-
-
-def _lock(review: Review) -> Review:
-    """Lock the review's contract (writers of its reviews serialise there), then reload the review."""
-    lock_contract(review.contract)
-    return db.session.execute(sa.select(Review).where(Review.id == review.id)
-                              .execution_options(populate_existing=True)).scalar_one()
 
 
 def _context(review: Review) -> dict:
@@ -225,6 +199,13 @@ def _snapshot(review: Review) -> dict:
     return {"kind": review.kind, "title": review.title, "due_on": review.due_on, "period_start": review.period_start,
             "period_end": review.period_end, "opens_payment": review.opens_payment, "year_index": review.year_index,
             "third_party": review.third_party}
+
+
+def final_review_last_day(contract: Contract) -> date:
+    """The last due day of a final review: one month before the contract ends (RULES-CN I.40), as the plan at
+    signing places it (``rules.review_plan``; never before the start of a very short term)."""
+    day = contract_rules.add_months(contract.end_date + timedelta(days=1), -rules.FINAL_REVIEW_LEAD_MONTHS)
+    return max(contract.start_date, min(day, contract.end_date))
 
 
 def _clean(contract: Contract, values: dict, today: date, *, new: bool) -> dict:
@@ -246,6 +227,14 @@ def _clean(contract: Contract, values: dict, today: date, *, new: bool) -> dict:
     if due < start:
         raise DomainError(_l("A review cannot be due before the period it reviews starts (%(date)s)."),
                           date=start.isoformat())
+    if due > contract.end_date:
+        raise DomainError(_l("A review cannot be due after the contract ends (%(date)s)."),
+                          date=contract.end_date.isoformat())
+    final_last_day = final_review_last_day(contract)
+    if kind == ReviewKind.FINAL and due > final_last_day:
+        raise DomainError(_l("The final review is due at least %(n)s month(s) before the contract ends: on "
+                             "%(date)s at the latest (RULES-CN I.40)."),
+                          n=rules.FINAL_REVIEW_LEAD_MONTHS, date=final_last_day.isoformat())
     if new and due < today:
         raise DomainError(_l("A new review cannot be due in the past."))
     years = len(contract_rules.contract_years(contract.start_date, contract.end_date))
@@ -311,7 +300,7 @@ def add_review(contract: Contract, *, kind: str, title: str = "", due_on: date, 
     """An officer adds a review to a signed contract's plan (e.g. a third-party spot check), its rubric copied from
     ``template`` (the default rubric when None)."""
     contract = lock_contract(contract)
-    _require_manager(contract, actor)
+    require_manager(contract, actor)
     if contract.status != ContractStatus.SIGNED:
         raise DomainError(_l("Reviews can be added only to a signed contract in force."))
     template = template or default_template()
@@ -337,8 +326,8 @@ EDITABLE = ("title", "due_on", "period_start", "period_end", "opens_payment", "y
 def update_review(review: Review, values: dict, *, actor, now: datetime) -> Review:
     """Change a planned review's title, dates, period, payment gate, contract year or assessing organisation
     (missing keys keep their value); its kind stays."""
-    review = _lock(review)
-    _require_manager(review.contract, actor)
+    review = lock_review(review)
+    require_manager(review.contract, actor)
     if review.status != ReviewStatus.PLANNED:
         raise Conflict(_l("Only a planned review can be changed."))
     old = _snapshot(review)
@@ -357,8 +346,8 @@ def update_review(review: Review, values: dict, *, actor, now: datetime) -> Revi
 def cancel_review(review: Review, *, reason: str, actor, now: datetime) -> Review:
     """Drop a review from the plan, with a reason: while planned, or started before any reviewer submitted a sheet.
     Its reviewers and the NGO are told."""
-    review = _lock(review)
-    _require_manager(review.contract, actor)
+    review = lock_review(review)
+    require_manager(review.contract, actor)
     if review.status not in OPEN_STATUSES:
         raise Conflict(_l("Only a planned or started review can be cancelled."))
     if any(r.submitted_at is not None and r.status != ReviewerStatus.WITHDRAWN for r in review.reviewers):
@@ -368,15 +357,59 @@ def cancel_review(review: Review, *, reason: str, actor, now: datetime) -> Revie
     if len(reason) < CANCEL_REASON_MIN_CHARS:
         raise DomainError(_l("Say why the review is cancelled (at least %(n)s characters)."),
                           n=CANCEL_REASON_MIN_CHARS)
+    if _rechecks_open_rectification(review):
+        raise Conflict(_l("This review is the re-review of a rectification still open: it cannot be cancelled, or "
+                          "the rectification would never be closed."))
+    return cancel(review, reason=reason, actor=actor, now=now)
+
+
+def _rechecks_open_rectification(review: Review) -> bool:
+    from portal.reviews.models import Rectification, RectificationStatus
+
+    return db.session.scalar(sa.select(sa.func.count(Rectification.id)).where(
+        Rectification.re_review_id == review.id, Rectification.status != RectificationStatus.CLOSED)) > 0
+
+
+def cancellable(review: Review) -> bool:
+    """Planned, or started before any reviewer submitted a sheet."""
+    return review.status in OPEN_STATUSES and not any(
+        r.submitted_at is not None and r.status != ReviewerStatus.WITHDRAWN for r in review.reviewers)
+
+
+def cancel(review: Review, *, reason: str, actor, now: datetime, tell_ngo: bool = True) -> Review:
+    """Cancel an open review with ``reason`` (internal: the callers checked who may act and why; used by
+    ``cancel_review``, by grading when a rectification is lifted and when the contract ends). Audited; its reviewers
+    (and the NGO, unless ``tell_ngo`` is false) are told."""
     old_status = review.status
     review.status, review.cancelled_reason = ReviewStatus.CANCELLED, reason
     db.session.flush()
     audit.record("review.cancelled", review, actor=actor, now=now, old={"status": old_status},
                  new={"status": review.status, "reason": reason})
     reviewers = [r.user for r in review.reviewers if r.status != ReviewerStatus.WITHDRAWN]
-    notify_many([*reviewers, *_supplier_users(review.contract)], "review_plan_cancelled",
+    suppliers = ngo_users(review.contract) if tell_ngo else []
+    notify_many([*reviewers, *suppliers], "review_plan_cancelled",
                 _context(review) | {"reason": reason}, link=review_link(review), now=now)
     return review
+
+
+def on_contract_ended(contract: Contract, *, actor, now: datetime, reason: str, **_extra) -> None:
+    """Receiver of ``portal.contracts.signals.contract_ended`` (termination or completion, inside that
+    transaction): the contract's planned and started reviews are cancelled and its open rectifications closed, each
+    with ``reason`` naming the end. The NGO was told of the end itself; the reviewers are told of their reviews."""
+    from portal.reviews.models import Rectification, RectificationStatus
+
+    for review in db.session.scalars(sa.select(Review).where(
+            Review.contract_id == contract.id, Review.status.in_(OPEN_STATUSES)).order_by(Review.id)):
+        cancel(review, reason=f"{reason}，评估取消", actor=actor, now=now, tell_ngo=False)
+    for rectification in db.session.scalars(sa.select(Rectification).where(
+            Rectification.contract_id == contract.id, Rectification.status != RectificationStatus.CLOSED)
+            .order_by(Rectification.id)):
+        old = rectification.status
+        rectification.status, rectification.closed_at = RectificationStatus.CLOSED, now
+        rectification.closed_reason = f"{reason}，整改关闭"
+        db.session.flush()
+        audit.record("rectification.closed", rectification, actor=actor, now=now, old={"status": old},
+                     new={"status": rectification.status, "reason": rectification.closed_reason})
 
 
 def start_problems(review: Review) -> list[str]:
@@ -394,8 +427,8 @@ def start_problems(review: Review) -> list[str]:
 def start_review(review: Review, *, actor, now: datetime) -> Review:
     """Start a planned review: the contract is in force, the rubric valid and at least one reviewer assigned. From
     here the rubric is frozen; the reviewers declare and score. The reviewers and the NGO are told."""
-    review = _lock(review)
-    _require_manager(review.contract, actor)
+    review = lock_review(review)
+    require_manager(review.contract, actor)
     if review.status != ReviewStatus.PLANNED:
         raise Conflict(_l("Only a planned review can be started."))
     if review.contract.status != ContractStatus.SIGNED:
@@ -411,7 +444,7 @@ def start_review(review: Review, *, actor, now: datetime) -> Review:
                       "indicators": len(review.indicators)})
     notify_many([r.user for r in reviewers], "review_plan_started", _context(review) | {"reviewer": True},
                 link=review_link(review), now=now)
-    notify_many(_supplier_users(review.contract), "review_plan_started", _context(review) | {"reviewer": False},
+    notify_many(ngo_users(review.contract), "review_plan_started", _context(review) | {"reviewer": False},
                 link=review_link(review), now=now)
     return review
 
@@ -440,7 +473,7 @@ def remind_due_reviews(now: datetime) -> int:
                Review.due_on <= today + timedelta(days=DUE_SOON_DAYS))
         .order_by(Review.due_on, Review.id)))
     sent = _reminded([r.id for r in reviews])
-    officers: dict[int, list] = {}
+    bureau_officers: dict[int, list] = {}
     count = 0
     for review in reviews:
         contract = review.contract
@@ -452,9 +485,9 @@ def remind_due_reviews(now: datetime) -> int:
             continue
         if (action, review.id) in sent:
             continue
-        if contract.bureau_id not in officers:
-            officers[contract.bureau_id] = _officers(contract)
-        notify_many(officers[contract.bureau_id], template,
+        if contract.bureau_id not in bureau_officers:
+            bureau_officers[contract.bureau_id] = officers(contract)
+        notify_many(bureau_officers[contract.bureau_id], template,
                     _context(review) | {"days": (review.due_on - today).days}, link=review_link(review), now=now)
         audit.record(action, review, actor=None, now=now, new={"due_on": review.due_on})
         count += 1

@@ -16,7 +16,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
 from portal import audit
-from portal.accounts.services import active_users
 from portal.audit import AuditEntry
 from portal.calendar import load_calendar
 from portal.contracts.models import Contract, ContractStatus
@@ -25,8 +24,8 @@ from portal.errors import Conflict, DomainError, NotAllowed
 from portal.extensions import db
 from portal.files import DOCX, PDF, ZIP, store_upload
 from portal.notify import notify_many
-from portal.permissions import Role
 from portal.reviews import rubrics, rules, scoring
+from portal.reviews.common import ngo_users, officers, require_manager
 from portal.reviews.models import (
     Rectification,
     RectificationStatus,
@@ -51,14 +50,6 @@ def rectification_link(rectification: Rectification) -> str:
     return f"/reviews/rectifications/{rectification.id}"
 
 
-def _officers(contract: Contract) -> list:
-    return [u for u in active_users([contract.bureau_id]) if u.role == Role.OFFICER]
-
-
-def _supplier_users(contract: Contract) -> list:
-    return [u for u in active_users([contract.supplier_id]) if u.role == Role.SUPPLIER]
-
-
 def _context(rectification: Rectification, **extra) -> dict:
     contract = rectification.contract
     return {"review": rectification.review.title, "reference": contract.reference, "title": contract.title,
@@ -75,11 +66,6 @@ def _lock(rectification: Rectification) -> Rectification:
 def _require_in_force(contract: Contract) -> None:
     if contract.status != ContractStatus.SIGNED:
         raise DomainError(_l("The contract is no longer in force: its rectification cannot go on."))
-
-
-def _require_manager(contract: Contract, actor) -> None:
-    if not contract.can_manage(actor):
-        raise NotAllowed(_l("Only an officer of the contracting bureau can do this."))
 
 
 # --- Reading ---------------------------------------------------------------------------------------------------------
@@ -142,7 +128,7 @@ def submit_plan(rectification: Rectification, *, plan: str, due_on: date | None,
     audit.record("review.rectification_plan_submitted", rectification, actor=actor, now=now, old=old, new={
         "status": rectification.status, "plan": plan, "due_on": due_on, "plan_due_on": rectification.plan_due_on,
         "late": late, "file_sha256": stored.sha256 if stored is not None else None})
-    notify_many(_officers(contract), "rectification_plan_submitted",
+    notify_many(officers(contract), "rectification_plan_submitted",
                 _context(rectification, due_on=due_on.isoformat(), late=late),
                 link=rectification_link(rectification), now=now)
     return rectification
@@ -191,7 +177,7 @@ def accept_plan(rectification: Rectification, *, note: str = "", actor, now: dat
     re-review planned for the completion day (``rectification.re_review``). The NGO is told."""
     rectification = _lock(rectification)
     contract = rectification.contract
-    _require_manager(contract, actor)
+    require_manager(contract, actor)
     _require_in_force(contract)
     if rectification.status != RectificationStatus.PLAN_SUBMITTED:
         raise Conflict(_l("Only a submitted rectification plan can be accepted or returned."))
@@ -210,7 +196,7 @@ def accept_plan(rectification: Rectification, *, note: str = "", actor, now: dat
                  old={"status": RectificationStatus.PLAN_SUBMITTED},
                  new={"status": rectification.status, "note": note, "re_review_id": re_review.id,
                       "due_on": rectification.due_on, "reviewers": assigned, "reviewers_skipped": skipped})
-    notify_many(_supplier_users(contract), "rectification_plan_accepted",
+    notify_many(ngo_users(contract), "rectification_plan_accepted",
                 _context(rectification, due_on=rectification.due_on.isoformat(), note=note),
                 link=rectification_link(rectification), now=now)
     return rectification
@@ -221,7 +207,7 @@ def return_plan(rectification: Rectification, *, note: str, actor, now: datetime
     again, with a fresh 10 working days from today (``rules.plan_last_day``)."""
     rectification = _lock(rectification)
     contract = rectification.contract
-    _require_manager(contract, actor)
+    require_manager(contract, actor)
     _require_in_force(contract)
     if rectification.status != RectificationStatus.PLAN_SUBMITTED:
         raise Conflict(_l("Only a submitted rectification plan can be accepted or returned."))
@@ -237,7 +223,7 @@ def return_plan(rectification: Rectification, *, note: str, actor, now: datetime
     db.session.flush()
     audit.record("review.rectification_returned", rectification, actor=actor, now=now, old=old, new={
         "status": rectification.status, "note": note, "plan_due_on": rectification.plan_due_on})
-    notify_many(_supplier_users(contract), "rectification_plan_returned", _context(rectification, note=note),
+    notify_many(ngo_users(contract), "rectification_plan_returned", _context(rectification, note=note),
                 link=rectification_link(rectification), now=now)
     return rectification
 
@@ -274,8 +260,8 @@ def remind_overdue_plans(now: datetime) -> int:
         contract = rectification.contract
         context = _context(rectification)
         link = rectification_link(rectification)
-        notify_many(_supplier_users(contract), "rectification_plan_overdue", context, link=link, now=now)
-        notify_many(_officers(contract), "rectification_plan_overdue", context, link=link, now=now)
+        notify_many(ngo_users(contract), "rectification_plan_overdue", context, link=link, now=now)
+        notify_many(officers(contract), "rectification_plan_overdue", context, link=link, now=now)
         audit.record(OVERDUE_ACTION, rectification, now=now, new={"plan_due_on": rectification.plan_due_on})
         count += 1
     db.session.flush()

@@ -19,6 +19,7 @@ from portal import audit
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.extensions import db
 from portal.reviews import rules
+from portal.reviews.common import lock_review, require_manager
 from portal.reviews.models import Review, ReviewIndicator, ReviewStatus, RubricTemplate, TemplateIndicator
 
 NAME_MAX = 200  # RubricTemplate.name, TemplateIndicator.name
@@ -204,11 +205,6 @@ def _require_planned(review: Review) -> None:
         raise Conflict(_l("A rubric cannot change once a review has started."))
 
 
-def _require_manager(review: Review, actor) -> None:
-    if not review.can_manage(actor):
-        raise NotAllowed(_l("Only an officer of the contracting bureau can do this."))
-
-
 def install_rubric(review: Review, template: RubricTemplate) -> None:
     """Replace the review's indicators by a copy of the template's (internal: callers check who may act)."""
     rows = rows_of(template.indicators)
@@ -218,7 +214,8 @@ def install_rubric(review: Review, template: RubricTemplate) -> None:
 
 def copy_rubric(review: Review, template: RubricTemplate, *, actor, now: datetime) -> Review:
     """Replace a planned review's rubric by a copy of ``template`` (the default or one of the bureau's own)."""
-    _require_manager(review, actor)
+    require_manager(review, actor)
+    review = lock_review(review)
     _require_planned(review)
     if not (template.is_default or template.bureau_id == review.contract.bureau_id):
         raise NotAllowed(_l("Only the default rubric or one of your bureau's templates can be copied."))
@@ -235,7 +232,8 @@ def copy_rubric(review: Review, template: RubricTemplate, *, actor, now: datetim
 def update_rubric(review: Review, rows: Sequence, *, actor, now: datetime) -> Review:
     """Replace a planned review's indicators by ``rows`` (RubricRow or mappings with level, name, guidance, weight,
     max_score), checked with ``rules.rubric_problems``. Refused once the review has started."""
-    _require_manager(review, actor)
+    require_manager(review, actor)
+    review = lock_review(review)
     _require_planned(review)
     cleaned = clean_rows(rows)
     old = _summary(rows_of(review.indicators))

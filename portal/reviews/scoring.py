@@ -30,8 +30,6 @@ from flask_babel import lazy_gettext as _l
 
 from portal import audit
 from portal.accounts.models import User
-from portal.accounts.services import active_users
-from portal.contracts.services import lock_contract
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.evaluation import rules as evaluation_rules
 from portal.evaluation.committee import affiliations_of
@@ -39,12 +37,14 @@ from portal.extensions import db
 from portal.notify import notify, notify_many
 from portal.permissions import Role
 from portal.reviews import rules
+from portal.reviews.common import lock_review, officers, require_manager, review_link
 from portal.reviews.models import (
     Review,
     ReviewerKind,
     ReviewerStatus,
     ReviewScore,
     ReviewStatus,
+    require_contract_in_force,
 )
 from portal.reviews.models import (
     Reviewer as ReviewerRow,
@@ -74,21 +74,6 @@ PROBLEM_MESSAGES = {
 # --- Helpers -----------------------------------------------------------------------------------------------------
 
 
-def review_link(review: Review, page: str = "") -> str:
-    """A page of the review, for notifications (services also run in jobs, without url_for)."""
-    return f"/reviews/{review.id}" + (f"/{page}" if page else "")
-
-
-def officers(review: Review) -> list[User]:
-    """The active officers of the contracting bureau."""
-    return [u for u in active_users([review.contract.bureau_id]) if u.role == Role.OFFICER]
-
-
-def ngo_users(review: Review) -> list[User]:
-    """The NGO's active users."""
-    return [u for u in active_users([review.contract.supplier_id]) if u.role == Role.SUPPLIER]
-
-
 def context(review: Review, **values) -> dict:
     """What every review notification names: the review and its contract."""
     contract = review.contract
@@ -96,25 +81,9 @@ def context(review: Review, **values) -> dict:
             "supplier": contract.supplier.name, **values}
 
 
-def lock_review(review: Review) -> Review:
-    """Lock the contract row, then the review row (FOR UPDATE on PostgreSQL), and reload the review with its
-    reviewers, so writers of one contract's reviews serialise."""
-    lock_contract(review.contract)
-    review = db.session.execute(sa.select(Review).where(Review.id == review.id).with_for_update()
-                                .execution_options(populate_existing=True)).scalar_one()
-    db.session.scalars(sa.select(ReviewerRow).where(ReviewerRow.review_id == review.id)
-                       .execution_options(populate_existing=True)).all()
-    return review
-
-
 def _reload(reviewer: ReviewerRow) -> ReviewerRow:
     return db.session.execute(sa.select(ReviewerRow).where(ReviewerRow.id == reviewer.id)
                               .execution_options(populate_existing=True)).scalar_one()
-
-
-def _require_manager(review: Review, actor) -> None:
-    if not review.can_manage(actor):
-        raise NotAllowed(_l("Only an officer of the contracting bureau can do this."))
 
 
 def _message(problem: Problem) -> str:
@@ -171,7 +140,8 @@ def assign_reviewer(review: Review, user: User, *, kind: str, organisation_name:
     conflict with the NGO, nobody twice. A reviewer assigned to a started review is told at once (the start tells
     those assigned before it)."""
     review = lock_review(review)
-    _require_manager(review, actor)
+    require_manager(review, actor)
+    require_contract_in_force(review.contract)
     if review.status not in ASSIGNABLE:
         raise Conflict(_l("Reviewers can be assigned only before the review is graded."))
     try:
@@ -182,7 +152,7 @@ def assign_reviewer(review: Review, user: User, *, kind: str, organisation_name:
     if not user.is_active:
         raise DomainError(_l("%(name)s's account is not active: an inactive user cannot review."), name=user.name)
     if user.role == Role.SUPPLIER:
-        raise DomainError(_l("A supplier's user cannot review a performance."))
+        raise DomainError(_l("A supplier's user cannot be a reviewer of a performance review."))
     if kind == ReviewerKind.OFFICER:
         if not review.can_manage(user):
             raise DomainError(_l("An officer reviewer must be an officer of the contracting bureau."))
@@ -220,7 +190,7 @@ def remove_reviewer(reviewer: ReviewerRow, *, reason: str, actor, now: datetime)
     """The officer removes a reviewer who has not submitted their sheet, with the reason; they are told."""
     review = lock_review(reviewer.review)
     reviewer = _reload(reviewer)
-    _require_manager(review, actor)
+    require_manager(review, actor)
     if review.status not in ASSIGNABLE:
         raise Conflict(_l("Reviewers can be removed only before the review is graded."))
     if reviewer.status == ReviewerStatus.WITHDRAWN:
@@ -267,8 +237,8 @@ def declare(reviewer: ReviewerRow, *, conflict: bool, note: str, actor, now: dat
     audit.record("review.conflict_declared", review, actor=actor, now=now,
                  old={"reviewer_id": reviewer.id, "status": ReviewerStatus.ASSIGNED},
                  new={"reviewer_id": reviewer.id, "status": reviewer.status, "conflict": True, "note": note})
-    notify_many(officers(review), "review_conflict_declared", context(review, reviewer=reviewer.user.name, note=note),
-                link=review_link(review), now=now)
+    notify_many(officers(review.contract), "review_conflict_declared",
+                context(review, reviewer=reviewer.user.name, note=note), link=review_link(review), now=now)
     return reviewer
 
 
@@ -280,6 +250,7 @@ def _check_own_sheet(review: Review, reviewer: ReviewerRow, actor) -> None:
         raise NotAllowed(_l("Only the reviewer can fill in their own sheet."))
     if reviewer.status != ReviewerStatus.ACTIVE:
         raise NotAllowed(_l("Only a reviewer who has declared no conflict, and has not withdrawn, can score."))
+    require_contract_in_force(review.contract)
     if review.status != ReviewStatus.STARTED:
         raise Conflict(_l("Sheets are filled in while the review is under way (started, not yet graded)."))
     if reviewer.submitted_at is not None:
@@ -379,7 +350,8 @@ def submit_sheet(reviewer: ReviewerRow, *, actor, now: datetime) -> ReviewerRow:
         "round": review.round, "points": {str(k): _points(v) for k, v in points_of(reviewer).items()},
         "total": str(rules.to_decimal(reviewer_total(reviewer)))})
     if all(r.submitted_at is not None for r in counting_reviewers(review, submitted_only=False)):
-        notify_many(officers(review), "review_scoring_complete", context(review), link=review_link(review), now=now)
+        notify_many(officers(review.contract), "review_scoring_complete", context(review), link=review_link(review),
+                    now=now)
     return reviewer
 
 

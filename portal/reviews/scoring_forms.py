@@ -91,5 +91,5 @@ class ProposalForm(FlaskForm):
         (CONTINUE, _l("Let the contract continue"))]),
         validators=[InputRequired(message=_l("Choose to terminate the contract or to let it continue."))])
     note = TextAreaField(_l("Reasons (for a termination: its grounds, published in kind in the termination notice)"),
-                         filters=[strip], validators=[InputRequired(message=_l("Give the reasons of the decision.")),
+                         filters=[strip], validators=[InputRequired(message=_l("Give the reasons for the decision.")),
                                                       Length(max=NOTE_MAX)])

@@ -52,7 +52,7 @@ from portal.reviews.views import bp, load_review, load_reviewer, run
 REVIEWERS = (Role.EVALUATOR, Role.OFFICER)  # experts and third-party assessors; the bureau's officers
 READERS = (Role.OFFICER, Role.ADMIN, Role.SUPPLIER, Role.EVALUATOR)
 REVIEWER_STATUS_LABELS = {ReviewerStatus.ASSIGNED: _l("Declaration pending"), ReviewerStatus.ACTIVE: _l("Declared"),
-                          ReviewerStatus.WITHDRAWN: _l("Withdrawn")}
+                          ReviewerStatus.WITHDRAWN: _l("Withdrew (conflict or removed)")}
 
 
 def number(value) -> str:

@@ -306,3 +306,47 @@ def test_the_graded_re_review_closes_the_rectification(item, built):
     db.session.refresh(item)
     assert (re_review.grade, re_review.score) == ("pass", Decimal("73.00"))
     assert item.status == RectificationStatus.CLOSED and "合格" in item.closed_reason
+
+
+# --- The re-review cannot be dropped; the end of the contract closes the rectification -------------------------------
+
+
+def test_the_re_review_of_an_open_rectification_cannot_be_cancelled(item, built):
+    from portal.reviews import planning
+
+    submit(item, built)
+    accept(item, built)
+    with pytest.raises(Conflict, match="re-review of a rectification still open"):
+        planning.cancel_review(item.re_review, reason="不再需要复评", actor=built.officer, now=bj("2026-10-20"))
+    db.session.rollback()
+    assert item.re_review.status == ReviewStatus.PLANNED
+
+
+def test_ending_the_contract_closes_the_rectification_and_cancels_its_re_review(item, built):
+    from portal.contracts import delivery
+
+    submit(item, built)
+    accept(item, built)
+    re_review = item.re_review
+    delivery.terminate(built.contract, grounds="连续两次绩效评估不合格，整改未见成效，依约终止合同。",
+                       cause=delivery.TerminationCause.FAILED_REVIEW, actor=built.officer, now=bj("2026-10-20"))
+    db.session.commit()
+    db.session.refresh(item)
+    db.session.refresh(re_review)
+    assert item.status == RectificationStatus.CLOSED and item.closed_reason == "合同于2026-10-20终止，整改关闭"
+    assert re_review.status == ReviewStatus.CANCELLED and re_review.cancelled_reason.startswith("合同于2026-10-20终止")
+    assert audit_of("rectification.closed")[-1]["reason"] == "合同于2026-10-20终止，整改关闭"
+
+
+def test_completing_the_contract_closes_a_rectification_awaiting_its_plan(item, built):
+    from portal.contracts import delivery
+
+    contract = built.contract
+    contract.accepted_at = bj("2026-10-20")
+    for installment in contract.installments:
+        installment.gate_met_at = installment.gate_met_at or bj("2026-10-20")
+    db.session.commit()
+    delivery.complete(contract, actor=built.officer, now=bj("2026-10-21"))
+    db.session.commit()
+    db.session.refresh(item)
+    assert item.status == RectificationStatus.CLOSED and item.closed_reason == "合同于2026-10-21履行完毕，整改关闭"

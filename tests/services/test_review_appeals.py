@@ -252,3 +252,21 @@ def test_a_failed_grade_upheld_on_appeal_and_regraded_as_passing_lifts_the_recti
     db.session.refresh(rectification)
     assert (review.round, review.grade, review.score) == (2, "pass", Decimal("61.50"))
     assert rectification.status == RectificationStatus.CLOSED
+
+
+def test_an_officer_who_is_or_was_a_reviewer_cannot_answer(built):
+    from portal.reviews.models import Reviewer, ReviewerKind, ReviewerStatus
+
+    reviewer_officer = built.officers[1]
+    db.session.add(Reviewer(review_id=built.review.id, user_id=reviewer_officer.id, kind=ReviewerKind.OFFICER,
+                            status=ReviewerStatus.WITHDRAWN, withdrawn_reason="改由其他人员评估",
+                            assigned_by_id=built.officer.id, assigned_at=bj("2026-09-01")))
+    db.session.commit()
+    db.session.expire(built.review, ["reviewers"])
+    appeal = file(built, bj("2026-10-09"))
+    assert not built.review.can_answer_appeal(reviewer_officer) and built.review.can_answer_appeal(built.officer)
+    with pytest.raises(NotAllowed, match="reviewer of this review"):
+        appeals.answer_appeal(appeal, upheld=False, answer=ANSWER, actor=reviewer_officer, now=bj("2026-10-15"))
+    db.session.rollback()
+    answer(appeal, upheld=False, actor=built.officer)
+    assert appeal.status == AppealStatus.DISMISSED

@@ -270,7 +270,16 @@ def test_a_gate_refused_by_the_contract_does_not_undo_the_grading(city_bureau, c
 def test_a_failed_review_of_an_ended_contract_opens_no_rectification(started, now):
     started.contract.status = ContractStatus.TERMINATED
     db.session.commit()
-    review = graded(started, [40, 45], now=now)
+    score_all(started.review, [40, 45], now=now)
+    with pytest.raises(DomainError, match="contract is not in force"):
+        grading.finalise(started.review, actor=started.officer, now=now)
+    db.session.rollback()
+    # What a grade does still guards itself: a failure on an ended contract opens no rectification.
+    review = started.review
+    review.status, review.score, review.grade, review.graded_at = ReviewStatus.GRADED, Decimal("42.50"), "fail", now
+    db.session.commit()
+    grading.apply_grade(review, actor=started.officer, now=now)
+    db.session.commit()
     assert review.grade == Grade.FAIL and rectification_of(review) is None
     notice = inbox(started.supplier)[-1]
     assert "graded Fail (不合格)" in notice.body and "rectification plan" not in notice.body
@@ -316,7 +325,7 @@ def test_the_officer_terminates_on_the_proposal(started, city_bureau, create_use
     with pytest.raises(DomainError, match="Choose to terminate"):
         grading.decide_proposal(second, decision="pause", note=grounds, actor=started.officer, now=later)
     db.session.rollback()
-    with pytest.raises(DomainError, match="reasons of the decision"):
+    with pytest.raises(DomainError, match="reasons for the decision"):
         grading.decide_proposal(second, decision=grading.TERMINATE, note="终止", actor=started.officer, now=later)
     db.session.rollback()
     grading.decide_proposal(second, decision=grading.TERMINATE, note=grounds, actor=started.officer, now=later)
@@ -435,3 +444,138 @@ def test_the_last_two_reviewers_submitting_at_once_tell_the_officers_once(app, s
     outcomes = run_concurrently(app, [attempt(*pair) for pair in ids])
     assert outcomes == ["ok", "ok"], outcomes
     assert len([n for n in inbox(started.officer) if "Ready to grade" in n.subject]) == 1
+
+
+# --- A lifted rectification, a broken run, the decision's grounds, the report's rounding -----------------------------
+
+
+GROUNDS = "连续两次绩效评估不合格，整改未见成效，依约终止合同。"
+PLAN_TEXT = "一、补充个案档案，完善服务记录；二、每月开展志愿者培训；三、由督导每两周检查服务质量并形成记录。"
+
+
+def _with_re_review(started, now):
+    """The review fails (55, 58), the NGO's plan is accepted: a re-review is planned. Returns (rectification,
+    re-review)."""
+    from portal.reviews import rectification as rectifications
+
+    review = graded(started, [55, 58], now=now)
+    item = rectification_of(review)
+    rectifications.submit_plan(item, plan=PLAN_TEXT, due_on=date(2027, 1, 31), actor=started.supplier, now=now)
+    rectifications.accept_plan(item, note="同意整改方案。", actor=started.officer, now=now)
+    db.session.commit()
+    return item, item.re_review
+
+
+def _regrade_as_pass(started, at):
+    review = started.review
+    grading.reopen(review, reason="申诉理由成立，重新评分。", actor=started.officer, now=at)
+    db.session.commit()
+    for reviewer in started.reviewers:
+        resubmit(reviewer, 65, at)
+    grading.finalise(review, actor=started.officer, now=at)
+    db.session.commit()
+    return review
+
+
+def test_a_failure_regraded_as_a_pass_cancels_the_planned_re_review(started, now):
+    item, re_review = _with_re_review(started, now)
+    assert re_review.status == ReviewStatus.PLANNED
+    later = now + timedelta(days=2)
+    review = _regrade_as_pass(started, later)
+    db.session.refresh(item)
+    db.session.refresh(re_review)
+    assert review.grade == Grade.PASS and item.status == RectificationStatus.CLOSED
+    assert re_review.status == ReviewStatus.CANCELLED and re_review.cancelled_reason == "申诉后重新评定，整改解除"
+    cancelled = audited("review.cancelled")[-1]
+    assert cancelled.subject_id == str(re_review.id) and "申诉后重新评定，整改解除" in cancelled.new_values
+    assert f'"re_review_cancelled":{re_review.id}' in audited("review.grade_applied")[-1].new_values
+
+
+def test_a_started_re_review_without_sheets_is_cancelled_too(started, now):
+    item, re_review = _with_re_review(started, now)
+    for reviewer in re_review.reviewers:
+        reviewer.status, reviewer.declared_at = "active", now
+    re_review.status, re_review.started_at = ReviewStatus.STARTED, now
+    db.session.commit()
+    _regrade_as_pass(started, now + timedelta(days=2))
+    db.session.refresh(re_review)
+    assert re_review.status == ReviewStatus.CANCELLED
+
+
+@pytest.mark.parametrize("totals", [[70, 75], [40, 45]])
+def test_a_scored_re_review_of_a_lifted_rectification_opens_no_gate_rectification_or_proposal(started, now, totals):
+    item, re_review = _with_re_review(started, now)
+    for reviewer in re_review.reviewers:
+        reviewer.status, reviewer.declared_at = "active", now
+    re_review.status, re_review.started_at = ReviewStatus.STARTED, now
+    db.session.commit()
+    score_all(re_review, totals, now=now)  # sheets submitted: it can no longer be cancelled
+    later = now + timedelta(days=2)
+    _regrade_as_pass(started, later)
+    db.session.refresh(re_review)
+    assert re_review.status == ReviewStatus.STARTED
+    gate = review_installment(started)
+    assert gate.gate_source == f"review:{started.review.id}"
+    grading.finalise(re_review, actor=started.officer, now=later + timedelta(days=1))
+    db.session.commit()
+    db.session.refresh(gate)
+    assert re_review.status == ReviewStatus.GRADED
+    assert re_review.gate_installment_id is None and gate.gate_source == f"review:{started.review.id}"
+    assert rectification_of(re_review) is None and re_review.termination_proposed_at is None
+    assert f'"moot_rectification":{item.id}' in audited("review.grade_applied")[-1].new_values
+
+
+def test_a_proposal_lapses_when_a_failure_of_its_run_is_regraded_as_a_pass(started, city_bureau, create_user, now):
+    graded(started, [50, 55], now=now)
+    second = _review_on(started, city_bureau, create_user, now + timedelta(days=2), [58, 59])
+    assert second.termination_proposed_at is not None
+    _regrade_as_pass(started, now + timedelta(days=3))
+    db.session.refresh(second)
+    assert second.termination_proposed_at is None and second.proposal_decision == ""
+    assert f'"termination_proposals_lapsed":[{second.id}]' in audited("review.grade_applied")[-1].new_values
+    with pytest.raises(Conflict, match="No termination is proposed"):
+        grading.decide_proposal(second, decision=grading.TERMINATE, note=GROUNDS, actor=started.officer,
+                                now=now + timedelta(days=4))
+
+
+def test_termination_rechecks_the_run_of_failures(started, city_bureau, create_user, now):
+    graded(started, [50, 55], now=now)
+    second = _review_on(started, city_bureau, create_user, now + timedelta(days=2), [58, 59])
+    # The first failure is reopened after an appeal: no longer graded, the run is broken until it is graded again.
+    grading.reopen(started.review, reason="申诉理由成立，重新评分。", actor=started.officer,
+                   now=now + timedelta(days=3))
+    db.session.commit()
+    with pytest.raises(Conflict, match="no longer in a row"):
+        grading.decide_proposal(second, decision=grading.TERMINATE, note=GROUNDS, actor=started.officer,
+                                now=now + timedelta(days=4))
+    db.session.rollback()
+    assert started.contract.status == ContractStatus.SIGNED
+    grading.decide_proposal(second, decision=grading.CONTINUE, note="机构已更换项目负责人，继续观察一期。",
+                            actor=started.officer, now=now + timedelta(days=4))
+    db.session.commit()
+    assert second.proposal_decision == grading.CONTINUE
+
+
+def test_terminating_on_a_proposal_needs_the_grounds_of_a_termination(started, city_bureau, create_user, now):
+    graded(started, [50, 55], now=now)
+    second = _review_on(started, city_bureau, create_user, now + timedelta(days=2), [58, 59])
+    short = "连续两次评估不合格终止"  # enough for a decision (10), not for a termination's grounds (20)
+    assert grading.DECISION_NOTE_MIN <= len(short) < delivery.GROUNDS_MIN_CHARS
+    with pytest.raises(DomainError, match="Terminating the contract needs its grounds: give at least 20 characters"):
+        grading.decide_proposal(second, decision=grading.TERMINATE, note=short, actor=started.officer, now=now)
+    db.session.rollback()
+    assert started.contract.status == ContractStatus.SIGNED and second.proposal_decision == ""
+
+
+def test_the_reports_mean_per_indicator_rounds_half_up(started, now):
+    review = started.review
+    first, second = sorted(started.reviewers, key=lambda r: r.id)
+    leaf = next(i for i in scoring.scored_indicators(review) if i.max_score == 8)
+    base = leaf_points(review, 70)
+    assert base[leaf.key] == Decimal("5.60")
+    score_all(review, {first.user: base, second.user: base | {leaf.key: Decimal("5.85")}}, now=now)
+    grading.finalise(review, actor=started.officer, now=now)
+    db.session.commit()
+    detail = grading.report_context(review)["sections"][1]
+    row = next(r for r in detail["rows"] if r[1] == leaf.name)
+    assert row[-3:] == ["5.60", "5.85", "5.73"]  # 5.725 half up (half-even would show 5.72)

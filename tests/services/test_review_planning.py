@@ -513,3 +513,135 @@ def test_plan_summary_counts_open_overdue_and_graded(city_bureau, create_user, n
     assert (summary.total, summary.open, summary.overdue, summary.graded) == (3, 2, 1, 1)
     assert summary.latest.id == graded.review.id
     assert [r.due_on for r in summary.upcoming] == [date(2027, 2, 1), date(2027, 6, 1)]
+
+
+# --- Fixes of issue 7's review: due-date limits, the rubric lock, the end of the contract --------------------------
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"due_on": date(2028, 1, 1)}, "cannot be due after the contract ends \\(2027-12-31\\)"),
+    ({"kind": ReviewKind.FINAL, "due_on": date(2027, 12, 2), "period_end": date(2027, 12, 31)},
+     "final review is due at least 1 month\\(s\\) before the contract ends: on 2027-12-01 at the latest"),
+    ({"kind": ReviewKind.FINAL, "due_on": date(2027, 12, 31), "period_end": date(2027, 12, 31)},
+     "on 2027-12-01 at the latest"),
+])
+def test_a_review_is_not_due_after_the_end_and_a_final_one_a_month_before_it(city_bureau, create_user, now, values,
+                                                                             message):
+    built = signed_contract(city_bureau, create_user, now=now)
+    with pytest.raises(DomainError, match=message):
+        add(built, **values)
+
+
+def test_a_final_review_due_exactly_a_month_before_the_end_and_any_review_due_on_the_last_day(city_bureau,
+                                                                                               create_user, now):
+    built = signed_contract(city_bureau, create_user, now=now)
+    final = add(built, kind=ReviewKind.FINAL, due_on=date(2027, 12, 1), period_end=date(2027, 12, 31))
+    extra = add(built, due_on=date(2027, 12, 31))
+    db.session.commit()
+    assert (final.due_on, extra.due_on) == (date(2027, 12, 1), date(2027, 12, 31))
+    with pytest.raises(DomainError, match="on 2027-12-01 at the latest"):
+        planning.update_review(final, {"due_on": date(2027, 12, 15)}, actor=built.officers[0], now=bj("2026-12-01"))
+
+
+def test_a_stale_review_cannot_change_the_rubric_of_a_review_started_meanwhile(city_bureau, create_user, now):
+    """The rubric services lock the contract and read the review afresh, as start_review does: the review object
+    in hand still says planned, but another officer started it."""
+    built = planned_review(city_bureau, create_user, now=now)
+    review = built.review
+    before = rubrics.rows_of(review.indicators)
+    assert review.status == ReviewStatus.PLANNED
+    db.session.execute(sa.update(Review).where(Review.id == review.id).values(status=ReviewStatus.STARTED)
+                       .execution_options(synchronize_session=False))
+    assert review.status == ReviewStatus.PLANNED  # the object in hand is stale
+    with pytest.raises(Conflict, match="cannot change once a review has started"):
+        rubrics.update_rubric(review, GOOD_ROWS, actor=built.officers[0], now=now)
+    db.session.rollback()
+    db.session.execute(sa.update(Review).where(Review.id == review.id).values(status=ReviewStatus.STARTED)
+                       .execution_options(synchronize_session=False))
+    with pytest.raises(Conflict, match="cannot change once a review has started"):
+        rubrics.copy_rubric(review, planning.default_template(), actor=built.officers[0], now=now)
+    db.session.rollback()
+    db.session.refresh(review)
+    assert rubrics.rows_of(review.indicators) == before
+
+
+def test_a_rubric_change_racing_the_start_never_changes_a_started_rubric(app, city_bureau, create_user, now):
+    from portal.accounts.models import User
+    from tests.support.concurrency import postgresql_only, run_concurrently
+
+    postgresql_only()
+    built = planned_review(city_bureau, create_user, now=now)
+    add_reviewers(built, 1, now=now, create_user=create_user)
+    review_id, officer_id = built.review.id, built.officers[0].id
+
+    def start():
+        planning.start_review(db.session.get(Review, review_id), actor=db.session.get(User, officer_id), now=now)
+
+    def change():
+        rubrics.update_rubric(db.session.get(Review, review_id), GOOD_ROWS, actor=db.session.get(User, officer_id),
+                              now=now)
+
+    outcomes = run_concurrently(app, [start, change])
+    assert outcomes[0] == "ok" or outcomes[1] == "ok", outcomes
+    assert all(o == "ok" or isinstance(o, Conflict) for o in outcomes), outcomes
+    db.session.expire_all()
+    started = audits("review.started")
+    changed = audits("review.rubric_updated")
+    assert len(started) == 1
+    assert all(entry.seq < started[0].seq for entry in changed)  # a change, if any, came before the start
+
+
+def test_ending_the_contract_cancels_its_open_reviews(city_bureau, create_user, now):
+    from portal.contracts import delivery
+
+    built = planned_review(city_bureau, create_user, now=now, due_on=date(2027, 2, 1))
+    started = started_review(city_bureau, create_user, now=now, on=built, due_on=date(2027, 3, 1))
+    graded = started_review(city_bureau, create_user, now=now, on=built, due_on=date(2027, 1, 20))
+    graded.review.status, graded.review.score, graded.review.grade = ReviewStatus.GRADED, Decimal("81.50"), "good"
+    graded.review.graded_at = bj("2027-01-20")
+    db.session.commit()
+    delivery.terminate(built.contract, grounds="供应商严重违约，经催告仍未改正，依约终止合同。",
+                       cause=delivery.TerminationCause.BREACH, actor=built.officers[0], now=bj("2027-02-10"))
+    db.session.commit()
+    for review in (built.review, started.review):
+        db.session.refresh(review)
+        assert review.status == ReviewStatus.CANCELLED
+        assert review.cancelled_reason == "合同于2027-02-10终止，评估取消"
+    assert graded.review.status == ReviewStatus.GRADED
+    assert len(audits("review.cancelled")) == 2
+    # The plan counts nothing overdue once the reviews are cancelled.
+    summary = planning.plan_summary(built.contract, date(2027, 3, 10))
+    assert (summary.open, summary.overdue, summary.graded) == (0, 0, 1)
+
+
+def test_review_writers_refuse_once_the_contract_has_ended(city_bureau, create_user, now):
+    from portal.reviews import evidence, grading, scoring
+
+    built = started_review(city_bureau, create_user, now=now, reviewers=1)
+    planned = planned_review(city_bureau, create_user, now=now, on=built)
+    add_reviewers(planned, 1, now=now, create_user=create_user)
+    score_all(built.review, 70, now=now, submit=False)
+    # Ended without going through terminate (e.g. before the receiver existed): the writers still refuse.
+    built.contract.status = ContractStatus.TERMINATED
+    db.session.commit()
+    reviewer = built.reviewers[0]
+    officer, ngo = built.officers[0], built.supplier
+    expert = create_user("evaluator")
+    attempts = [
+        lambda: planning.add_review(built.contract, kind=ReviewKind.EXTRA, due_on=date(2027, 5, 1),
+                                    period_start=date(2027, 1, 1), period_end=date(2027, 4, 30), actor=officer,
+                                    now=now),
+        lambda: planning.start_review(planned.review, actor=officer, now=now),
+        lambda: scoring.assign_reviewer(planned.review, expert, kind="expert", actor=officer, now=now),
+        lambda: scoring.save_sheet(reviewer, {}, actor=reviewer.user, now=now),
+        lambda: scoring.submit_sheet(reviewer, actor=reviewer.user, now=now),
+        lambda: grading.finalise(built.review, actor=officer, now=now),
+        lambda: evidence.save_self_assessment(built.review, text="本期服务按计划推进，各项指标基本完成。" * 3,
+                                              actor=ngo, now=now),
+        lambda: evidence.add_survey(built.review, title="服务对象满意度调查", surveyed_on=date(2026, 11, 1),
+                                    respondents=10, satisfied=9, actor=ngo, now=now),
+    ]
+    for attempt in attempts:
+        with pytest.raises(DomainError, match="not in force|in force"):
+            attempt()
+        db.session.rollback()

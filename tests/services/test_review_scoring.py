@@ -138,7 +138,7 @@ def test_who_cannot_be_assigned(planned, create_user, create_org, now):
     inactive.active = False
     db.session.commit()
     cases = [
-        (supplier, ReviewerKind.EXPERT, "", "supplier's user cannot review"),
+        (supplier, ReviewerKind.EXPERT, "", "supplier's user cannot be a reviewer"),
         (stranger, ReviewerKind.OFFICER, "", "officer of the contracting bureau"),
         (planned.officers[1], ReviewerKind.EXPERT, "", "must be an evaluator"),
         (inactive, ReviewerKind.EXPERT, "", "not active"),

@@ -435,7 +435,11 @@ def test_the_record_page_for_officers_of_any_bureau_and_the_ngo(client, city_bur
     ngo = built.contract.supplier
     url = f"/reviews/organisations/{ngo.id}/record"
     other_city = create_org(OrgKind.BUREAU, name="开封市民政局", level="city")
-    for user in (create_user("officer", organisation_id=other_city.id), create_user("admin"), built.supplier):
+    readers = (create_user("officer", organisation_id=other_city.id), create_user("admin"), built.supplier)
+    for user in readers:
+        user.locale = "en"  # pages follow the user's language; english_messages covers the services' messages
+    db.session.commit()
+    for user in readers:
         as_user(client, user)
         page = text(client.get(url))
         assert f"Performance record of {ngo.name}" in page and "郑州市民政局" in page and "55.00" in page, user.role
@@ -490,3 +494,26 @@ def test_the_list_of_records_searches_ngos_for_officers_and_admin(client, city_b
     for user in (built.supplier, create_user("evaluator")):
         as_user(client, user)
         assert client.get("/reviews/organisations").status_code == 403
+
+
+def test_an_officer_who_reviewed_cannot_answer_the_appeal(client, graded):
+    from portal.reviews.models import Reviewer, ReviewerKind, ReviewerStatus
+
+    reviewer_officer = graded.officers[1]
+    db.session.add(Reviewer(review_id=graded.review.id, user_id=reviewer_officer.id, kind=ReviewerKind.OFFICER,
+                            status=ReviewerStatus.ACTIVE, declared_at=bj("2026-09-01"),
+                            assigned_by_id=graded.officer.id, assigned_at=bj("2026-09-01")))
+    db.session.commit()
+    appeal = appeals.file_appeal(graded.review, reasons=REASONS, actor=graded.supplier, now=bj("2026-10-08"))
+    db.session.commit()
+    answer_url = f"/reviews/appeals/{appeal.id}/answer"
+    as_user(client, reviewer_officer)
+    assert answer_url not in text(client.get(f"/reviews/{graded.review.id}"))
+    assert client.get(answer_url).status_code == 403
+    response = post(client, answer_url, {"decision": "uphold", "answer": UPHOLDING},
+                    page=f"/reviews/{graded.review.id}")
+    assert response.status_code == 403
+    db.session.refresh(appeal)
+    assert appeal.status == AppealStatus.OPEN
+    as_user(client, graded.officer)
+    assert answer_url in text(client.get(f"/reviews/{graded.review.id}"))

@@ -355,7 +355,27 @@ def test_plan_page_queries_do_not_grow_with_the_reviews(client, built, city_bure
 
 
 def test_nav_links_officers_to_the_templates(client, built):
+    """The officer's nav links "Performance reviews" to the NGOs' records, whose page links to the rubrics."""
     as_user(client, built.officer)
-    assert 'href="/reviews/templates"' in text(client.get("/dashboard"))
+    dashboard = text(client.get("/dashboard"))
+    assert 'href="/reviews/organisations"' in dashboard and "Performance reviews" in dashboard
+    records = text(client.get("/reviews/organisations"))
+    assert 'href="/reviews/templates"' in records and "Rubrics" in records
     as_user(client, built.supplier)
-    assert 'href="/reviews/templates"' not in text(client.get("/dashboard"))
+    dashboard = text(client.get("/dashboard"))
+    assert 'href="/reviews/organisations"' not in dashboard and 'href="/reviews/templates"' not in dashboard
+
+
+def test_a_crafted_rubric_posted_to_a_started_review_is_refused_without_an_error(client, built, create_user, now,
+                                                                                 english):
+    add_reviewers(built, 1, now=now, create_user=create_user)
+    built.review.status = ReviewStatus.STARTED
+    db.session.commit()
+    before = [(i.name, i.weight) for i in built.review.indicators]
+    as_user(client, built.officer)
+    crafted = rubric_data(("abc", "服务成效", "100", "100")) | {"rows-1-level": "1e9999", "rows-x-name": "x"}
+    response = post(client, f"/reviews/{built.review.id}/rubric", **crafted)
+    assert response.status_code == 302
+    assert "A rubric cannot change once a review has started." in text(client.get(response.headers["Location"]))
+    db.session.expire_all()
+    assert [(i.name, i.weight) for i in db.session.get(Review, built.review.id).indicators] == before
