@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Platform modules with models of their own, then the features in lifecycle order.
     from portal import (  # noqa: F401
         accounts,
+        assessment,
         contracts,
         evaluation,
         files,
@@ -52,7 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     from portal.cli import register_cli
 
-    for feature in (main, accounts, notify, projects, tenders, evaluation, contracts, reviews, public):
+    for feature in (main, accounts, notify, projects, tenders, evaluation, contracts, reviews, assessment, public):
         feature.init_app(app)
     register_cli(app)
 

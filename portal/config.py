@@ -126,6 +126,11 @@ def load_config(overrides: dict | None = None) -> dict:
         # RULES-CN I.40: review grade bands, the lowest score of 优秀, 良好 and 合格 (default "90,80,60"); below the
         # last is 不合格. The same bands grade the yearly assessment.
         "REVIEW_GRADE_BANDS": env.get("PORTAL_REVIEW_GRADE_BANDS", "90,80,60"),
+        # Issue 8: the funding tilts over the defaults (poor village +30%, remote area +20%, +5% per 100 poor
+        # households up to +25%, district graded 优秀 +15%, 良好 +5%, 不合格 -10%), e.g. "poor_village=0.35,fail=-0.2".
+        "FUNDING_TILTS": env.get("PORTAL_FUNDING_TILTS", ""),
+        # Issue 8: the reward grant (奖补) per commendation level, whole yuan (a house default; the bureau sets it).
+        "REWARD_GRANTS": env.get("PORTAL_REWARD_GRANTS", "first=50000,second=30000,third=10000"),
     }
     config.update(overrides)
     if production and config["SECRET_KEY"] in {"", "dev"}:

@@ -212,6 +212,10 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     # bureau's officers, admin, the NGO's own users)
     "reviews.records": OFFICER | ADMIN,  # every NGO with its graded reviews and mean score
     "reviews.my_record": SUPPLIER,  # the signed-in NGO's own record
+    # --- assessment ---
+    # assessment: yearly
+    # assessment: commendations
+    # assessment: funding
     # --- public ---
     "public.notices": PUBLIC,
     "public.notice": PUBLIC,
