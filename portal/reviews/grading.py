@@ -243,7 +243,8 @@ def apply_grade(review: Review, *, actor, now: datetime) -> dict:
     if not passed and rectification is None and in_force and moot is None:
         rectification = Rectification(review_id=review.id, contract_id=contract.id,
                                       status=RectificationStatus.AWAITING_PLAN,
-                                      plan_due_on=rules.plan_last_day(graded_on, calendar))
+                                      plan_due_on=rules.plan_last_day(graded_on, calendar),
+                                      created_at=now, updated_at=now)
         db.session.add(rectification)
         db.session.flush()
         audit.record("rectification.opened", rectification, actor=actor, now=now, new={

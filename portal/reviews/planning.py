@@ -276,7 +276,8 @@ def plan_contract(contract: Contract, *, actor, now: datetime) -> list[Review]:
                              year_index=item.year_index)
         reviews.append(Review(contract_id=contract.id, kind=item.kind, title=title, status=ReviewStatus.PLANNED,
                               due_on=item.due_on, period_start=item.period_start, period_end=item.period_end,
-                              year_index=item.year_index, opens_payment=item.opens_payment))
+                              year_index=item.year_index, opens_payment=item.opens_payment, created_at=now,
+                              updated_at=now))
     db.session.add_all(reviews)
     db.session.flush()
     install_rubrics(reviews, default_template())
@@ -311,7 +312,8 @@ def add_review(contract: Contract, *, kind: str, title: str = "", due_on: date, 
     values = _clean(contract, {"kind": kind, "title": title, "due_on": due_on, "period_start": period_start,
                                "period_end": period_end, "opens_payment": opens_payment, "year_index": year_index,
                                "third_party": third_party}, local_date(now), new=True)
-    review = Review(contract_id=contract.id, status=ReviewStatus.PLANNED, created_by_id=actor.id, **values)
+    review = Review(contract_id=contract.id, status=ReviewStatus.PLANNED, created_by_id=actor.id, created_at=now,
+                    updated_at=now, **values)
     db.session.add(review)
     db.session.flush()
     install_rubrics([review], template)

@@ -147,7 +147,7 @@ def _plan_re_review(rectification: Rectification, *, actor, now: datetime) -> tu
                        status=ReviewStatus.PLANNED, due_on=rectification.due_on, period_start=failed.period_start,
                        period_end=failed.period_end, year_index=failed.year_index,
                        opens_payment=failed.opens_payment, third_party=failed.third_party,
-                       template_id=failed.template_id, created_by_id=actor.id)
+                       template_id=failed.template_id, created_by_id=actor.id, created_at=now, updated_at=now)
     db.session.add(re_review)
     db.session.flush()
     rubrics.insert_indicators(rubrics.rows_of(failed.indicators), [re_review.id], ReviewIndicator, "review_id")
