@@ -24,11 +24,15 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from portal.forms import CheckboxList, MoneyField, choices, strip, within_calendar
 from portal.tenders.models import FACTOR_LABELS, GROUND_LABELS, METHOD_LABELS, PoolSource
+from portal.tenders.rules import BANNED_FACTORS
 
 REQUIRED = DataRequired(message=_l("This field is required."))
 PRESENT = InputRequired(message=_l("This field is required."))
 TEXT = [strip]
 CRITERIA_ROWS = 6
+
+# The catalogue offers only lawful factors; a banned one posted anyway is refused by the service (RULES-CN B).
+CATALOGUE = {factor: label for factor, label in FACTOR_LABELS.items() if factor not in BANNED_FACTORS}
 
 POOL_LABELS = {
     PoolSource.DATABASE: _l("The supplier database (pool at least twice the draw)"),
@@ -39,7 +43,7 @@ POOL_LABELS = {
 
 class CriterionForm(Form):
     # Blank rows are skipped, so the choice is checked by the service for the rows that are used.
-    factor_type = SelectField(_l("Factor"), choices=choices(FACTOR_LABELS), validate_choice=False)
+    factor_type = SelectField(_l("Factor"), choices=choices(CATALOGUE), validate_choice=False)
     name = StringField(_l("Criterion"), filters=TEXT, validators=[Optional(), Length(max=200)])
     weight = IntegerField(_l("Points"), validators=[Optional(), NumberRange(min=1, max=100,
                                                                             message=_l("Between 1 and 100 points."))])

@@ -211,7 +211,8 @@ class Tender(TimestampMixin, db.Model):
 
 
 class FactorType(StrEnum):
-    """Catalogue of scoring factors. The last three are unlawful and always refused (RULES-CN B)."""
+    """Catalogue of scoring factors. The last four are unlawful and always refused (RULES-CN B); the criteria form
+    never offers them."""
 
     SERVICE_PLAN = "service_plan"  # 服务方案
     TEAM = "team"  # 项目团队与专业能力 (the staff proposed for this service)
@@ -222,6 +223,7 @@ class FactorType(StrEnum):
     REGIONAL_AWARD = "regional_award"  # banned: awards/performance in a region or industry as points
     SIZE = "size"  # banned: registered capital, revenue, staff numbers, years in business
     QUALIFICATION = "qualification"  # banned: a qualification condition reused as a scoring factor
+    COMMENDATION = "commendation"  # banned: commendations, assessment or review grades, funding tilts (issue 8)
 
 
 FACTOR_LABELS = {
@@ -234,6 +236,7 @@ FACTOR_LABELS = {
     FactorType.REGIONAL_AWARD: _l("Awards or performance in a given region or industry"),
     FactorType.SIZE: _l("Size of the organisation (capital, revenue, staff, years)"),
     FactorType.QUALIFICATION: _l("A qualification condition"),
+    FactorType.COMMENDATION: _l("Commendations, yearly assessment or review grades, or funding tilts"),
 }
 
 

@@ -50,6 +50,9 @@ BANNED_FACTORS = {
     FactorType.REGIONAL_AWARD: "R20(4)",
     FactorType.SIZE: "87-17, 46-5",
     FactorType.QUALIFICATION: "87-55",
+    # Commendations (表彰), yearly assessment and review grades and funding tilts (资金倾斜) move funding, never bid
+    # points (RULES-CN B rule 8 and I.40; issue 8, item 5).
+    FactorType.COMMENDATION: "R20(4); issue 8",
 }
 SIZE_TERMS = (
     "注册资本", "注册资金", "资产总额", "净资产", "营业收入", "营业额",
@@ -65,6 +68,18 @@ REGION_TERMS = (
 )
 AWARD_TERMS = ("获奖", "奖项", "荣誉", "表彰", "称号", "业绩", "award", "honour", "honor", "performance record")
 INDUSTRY_AWARD_TERMS = ("行业内获奖", "行业奖", "系统内表彰", "industry award")
+# The portal's own outcomes, which belong to fund allocation (issue 8): found before a region is looked for, so
+# that "上年度获市级表彰" is named for what it is. Words of lawful criteria (需求评估, 服务方案优秀的得10分) are
+# not here.
+COMMENDATION_TERMS = (
+    "年度考核", "考核等次", "考核等级", "考核结果", "考核为优秀", "评估等次", "评估等级", "评估为优秀", "评估结果为",
+    "绩效评估结果", "项目评估结果", "履约评估结果", "表彰名单", "表彰奖励", "奖补", "资金倾斜", "倾斜资金",
+    "yearly assessment", "annual assessment", "assessment grade", "assessment result", "review grade",
+    "review result", "funding tilt", "reward grant",
+)
+YEAR_TERMS = ("年度", "去年", "annual", "yearly", "last year")  # a year's 表彰 is the commendation list
+# The bidder having been commended (获/受/被…表彰), not a service that commends volunteers (志愿者表彰机制).
+COMMENDED = re.compile(r"(获|受|被|得到)[^，。；,.;]{0,15}表彰|commendation|commended", re.IGNORECASE)
 
 GROUNDS_BY_METHOD = {
     Method.OPEN: frozenset(),
@@ -247,8 +262,12 @@ def criterion_banned_reason(criterion: CriterionSpec, requirements: list[str]) -
     text = f"{criterion.name} {criterion.description}"
     if _mentions(text, SIZE_TERMS):
         return FactorType.SIZE
+    if _mentions(text, COMMENDATION_TERMS) or (_mentions(text, YEAR_TERMS) and COMMENDED.search(text)):
+        return FactorType.COMMENDATION
     if (_mentions(text, REGION_TERMS) and _mentions(text, AWARD_TERMS)) or _mentions(text, INDUSTRY_AWARD_TERMS):
         return FactorType.REGIONAL_AWARD
+    if COMMENDED.search(text):  # a commendation without a region named
+        return FactorType.COMMENDATION
     name, full = _normalise(criterion.name), _normalise(text)
     for requirement in requirements:
         req = _normalise(requirement)

@@ -68,6 +68,8 @@ PROBLEM_MESSAGES = {
                                 "law forbids as a scoring factor."),
     "banned_size": _l("“%(name)s” scores the size of the organisation (capital, revenue, staff numbers or years in "
                       "business), which the law forbids."),
+    "banned_commendation": _l("“%(name)s” scores commendations (表彰), yearly assessment or review grades, or funding "
+                              "tilts (资金倾斜): they move funding, never bid points."),
     "banned_qualification": _l("“%(name)s” repeats a qualification requirement; qualification conditions cannot be "
                                "scoring factors."),
     "weight_positive": _l("Each criterion needs a weight above zero (“%(name)s”)."),

@@ -458,3 +458,34 @@ def test_extending_the_deadline_by_correction(project, officer):
         services.change_timetable(tender, documents_until=old_until,
                                   bid_deadline=beijing_instant(date(2026, 10, 30), time(9, 30)), reason="再次延期",
                                   calendar=CAL, actor=officer, now=tender.bid_deadline)
+
+
+# --- the wall between awards and bidding (RULES-CN B; issue 8, item 5) -----------------------------------------------
+
+
+@pytest.mark.parametrize("criterion", [
+    CriterionSpec("other", "上年度获市级表彰的机构加5分", 10),
+    CriterionSpec("other", "年度考核优秀加3分", 10),
+    CriterionSpec("other", "资金倾斜", 10, "获得资金倾斜或奖补的机构加分"),
+    CriterionSpec("commendation", "表彰", 10),
+])
+def test_commendations_grades_and_tilts_are_never_bid_points(project, officer, criterion):
+    criteria = [CriterionSpec("service_plan", "服务方案", 60), criterion]
+    with pytest.raises(DomainError) as info:
+        make_tender(project, officer, criteria=criteria)
+    assert "(R20(4); issue 8)" in str(info.value)
+    assert criterion.name in str(info.value)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(sa.text("tender_criteria"))) == 0
+
+
+def test_the_factor_type_column_allows_the_commendation_kind_and_nothing_unknown(project, officer):
+    """The migration keeps the check constraint to the enum (the service refuses the kind, the schema knows it)."""
+    tender = make_tender(project, officer)
+    db.session.execute(sa.text("INSERT INTO tender_criteria (tender_id, position, factor_type, name, description, "
+                               "weight) VALUES (:t, 9, 'commendation', '表彰', '', 5)"), {"t": tender.id})
+    db.session.rollback()
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.execute(sa.text("INSERT INTO tender_criteria (tender_id, position, factor_type, name, "
+                                   "description, weight) VALUES (:t, 9, 'grade_bonus', '等次', '', 5)"),
+                           {"t": tender.id})
+    db.session.rollback()
