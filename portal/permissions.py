@@ -214,8 +214,44 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "reviews.my_record": SUPPLIER,  # the signed-in NGO's own record
     # --- assessment ---
     # assessment: yearly
+    "assessment.yearly_index": OFFICER | ADMIN | SUPPLIER,  # city officers: their city's; admin: all; others:
+    # their own organisation's confirmed assessment (yearly.assessments_for)
+    "assessment.yearly_create": OFFICER,  # object rule: yearly.can_run (an officer of a city bureau)
+    "assessment.yearly_detail": OFFICER | ADMIN | SUPPLIER,  # object rule: Assessment.can_view (the city's officers,
+    # admin; the district's officers and the NGO's users once confirmed)
+    "assessment.yearly_edit": OFFICER,  # object rule: Assessment.can_manage (draft only)
+    "assessment.yearly_refresh": OFFICER,  # object rule: Assessment.can_manage
+    "assessment.yearly_confirm": OFFICER,  # object rule: Assessment.can_manage
     # assessment: commendations
+    "assessment.commendation_index": OFFICER | ADMIN,  # the lists of the officer's own bureau (admin: all)
+    "assessment.new_commendation_list": OFFICER,  # object rule: the officer's bureau is the city bureau
+    "assessment.commendation_detail": OFFICER | ADMIN,  # object rule: CommendationList.can_view
+    "assessment.add_commendation": OFFICER,  # object rule: CommendationList.can_manage (draft only)
+    "assessment.remove_commendation": OFFICER,  # object rule: CommendationList.can_manage of the entry's list
+    "assessment.withdraw_commendation": OFFICER,  # object rule: CommendationList.can_manage (during the 公示)
+    "assessment.publicise_commendations": OFFICER,  # object rule: CommendationList.can_manage
+    "assessment.answer_commendation_comment": OFFICER,  # object rule: CommendationList.can_manage of its list
+    "assessment.confirm_commendations": OFFICER,  # object rule: CommendationList.can_manage
+    "assessment.public_commendation_lists": PUBLIC,  # publicised and confirmed lists only
+    "assessment.public_commendations": PUBLIC,  # a publicised or confirmed list (a draft is 404)
+    "assessment.comment_on_commendations": PUBLIC,  # anyone, during the 公示 only (service rule)
+    "assessment.certificate": PUBLIC,  # a certificate of a confirmed list (404 before)
     # assessment: funding
+    "assessment.funding_index": OFFICER | ADMIN,  # the plans of the officer's city bureau (admin: all; a district
+    # officer sees none: published plans are on the notice board)
+    "assessment.funding_new": OFFICER,  # object rule: the officer's bureau is a city bureau (FundingPlan.can_manage)
+    "assessment.funding_plan": OFFICER | ADMIN,  # object rule: FundingPlan.can_view (the city's officers, admin)
+    "assessment.funding_edit": OFFICER,  # object rule: FundingPlan.can_manage (draft only)
+    "assessment.funding_candidates": OFFICER,  # object rule: FundingPlan.can_manage (draft only)
+    "assessment.funding_rewards": OFFICER,  # object rule: FundingPlan.can_manage (draft only)
+    "assessment.funding_reward_remove": OFFICER,  # object rule: FundingPlan.can_manage of the grant's plan
+    "assessment.funding_line": OFFICER,  # object rule: FundingPlan.can_manage of the line's plan (draft only)
+    "assessment.funding_line_remove": OFFICER,  # object rule: FundingPlan.can_manage of the line's plan
+    "assessment.funding_compare": OFFICER | ADMIN,  # object rule: FundingPlan.can_view
+    "assessment.funding_xlsx": OFFICER | ADMIN,  # object rule: FundingPlan.can_view
+    "assessment.funding_pdf": OFFICER | ADMIN,  # object rule: FundingPlan.can_view
+    "assessment.funding_approve": OFFICER,  # object rule: FundingPlan.can_manage
+    "assessment.funding_publish": OFFICER,  # object rule: FundingPlan.can_manage (approved only)
     # --- public ---
     "public.notices": PUBLIC,
     "public.notice": PUBLIC,

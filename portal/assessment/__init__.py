@@ -48,6 +48,6 @@ def init_app(app):
     app.config["REWARD_GRANTS"] = rewards if isinstance(rewards, dict) else _rewards(rewards)
 
     # The models are registered before the views; the view modules add their routes to views.bp.
-    from portal.assessment import models, views  # noqa: F401
+    from portal.assessment import commendation_views, funding_views, models, views, yearly_views  # noqa: F401
 
     app.register_blueprint(views.bp)
