@@ -104,6 +104,7 @@ def seed() -> int:
             profile.employer = "郑州大学公共管理学院"
         created += 1
     db.session.flush()
+    from portal.seed_assessment import seed_assessment
     from portal.seed_contracts import seed_contracts
     from portal.seed_evaluation import seed_evaluation
     from portal.seed_procurement import seed_procurement
@@ -113,4 +114,5 @@ def seed() -> int:
     created += seed_evaluation(now)
     created += seed_contracts(now)
     created += seed_reviews(now)
+    created += seed_assessment(now)
     return created

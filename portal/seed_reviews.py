@@ -4,9 +4,9 @@ Part of ``seed-demo``, after the contracts stage, through the services with the 
 demo contracts had their review plans made when they were signed; this stage runs some of those reviews and adds
 two special ones:
 - the one-year contract's needs assessment (需求评估), scored by three experts: 优秀;
-- the three-year contract's needs assessment: 良好;
+- the three-year contract's needs assessment: 合格;
 - a third-party satisfaction review (第三方专项评估) of the one-year contract, by an assessor of an assessing
-  organisation: 合格;
+  organisation: 良好 (so that NGO is a commendation candidate of the year);
 - a quality inspection (服务质量专项督查) of the three-year contract: 不合格. The NGO appeals; the officer
   dismisses the appeal with reasons; the NGO submits its rectification plan (整改方案) and the officer accepts it,
   which plans the re-review (整改复评).
@@ -165,8 +165,8 @@ def seed_reviews(now: datetime) -> int:
                                   now=plan_at + timedelta(days=1))
         return review
 
-    stages = (lambda: needs(short, "0.95", 8), lambda: needs(long, "0.85", 8),
-              lambda: special(short, "第三方专项评估（服务对象满意度）", "0.70", 15, third_party=True),
+    stages = (lambda: needs(short, "0.95", 8), lambda: needs(long, "0.70", 8),
+              lambda: special(short, "第三方专项评估（服务对象满意度）", "0.85", 15, third_party=True),
               failed_then_rectified)
     for build in stages:
         try:

@@ -146,3 +146,30 @@ def test_seed_demo_reviews_in_every_grade_with_an_appeal_and_a_rectification(app
     assert appeal.status == "dismissed" and appeal.answer
     case = db.session.scalar(sa.select(Rectification).where(Rectification.review_id == failed.id))
     assert case.status == "in_progress" and case.plan and case.re_review.status == ReviewStatus.PLANNED
+
+
+def test_seed_demo_assessment_commendations_and_funding_plan(app):
+    from portal.assessment.models import (
+        Assessment,
+        AssessmentStatus,
+        CommendationList,
+        FundingPlan,
+        ListStatus,
+        PlanStatus,
+    )
+    from portal.reviews.rules import Grade
+
+    app.test_cli_runner().invoke(args=["seed-demo"])
+    assessments = db.session.scalars(sa.select(Assessment)).all()
+    assert assessments and all(a.status == AssessmentStatus.CONFIRMED for a in assessments)
+    assert {"bureau", "ngo"} <= {a.kind for a in assessments}
+    assert Grade.EXCELLENT in {a.grade for a in assessments if a.kind == "bureau"}  # a district tilt of +15%
+    listing = db.session.scalar(sa.select(CommendationList))
+    assert listing.status == ListStatus.CONFIRMED and listing.comments and listing.comments[0].response
+    assert listing.commendations and all(c.certificate_id for c in listing.commendations)
+    plan = db.session.scalar(sa.select(FundingPlan))
+    assert plan.status == PlanStatus.PUBLISHED and plan.fiscal_year == listing.year + 1
+    assert sum(line.amount for line in plan.lines) == min(plan.pool, sum(line.requested for line in plan.lines))
+    assert all(line.explanation for line in plan.lines)
+    assert any(line.amount != line.untilted_amount for line in plan.lines)  # the tilts move money
+    assert plan.rewards and plan.notice_id is not None

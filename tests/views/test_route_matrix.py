@@ -110,7 +110,27 @@ def world(create_user, create_org, now):
     args |= {"contract_id": built.contract.id, "award_id": built.award.id,
              "installment_id": built.installments[0].id, "amendment_id": amendment.id, "report_id": report.id}
     args |= _review_world(built.contract, users, later=datetime(2027, 4, 6, 2, 0, tzinfo=UTC))
+    args |= _assessment_world(users, create_user, now=now)
     return users, args
+
+
+def _assessment_world(users, create_user, *, now):
+    """The city's draft yearly assessments of 2026 (the world's NGO among them), a confirmed commendation list with
+    a certificate and an answered comment, and a funding plan of 2027 with its lines."""
+    from flask import current_app
+
+    from portal.assessment import yearly
+    from tests.commendation_builders import route_world
+    from tests.funding_builders import route_world as funding_world
+
+    officer = users["officer"]
+    with current_app.test_request_context():
+        drafts = yearly.create_assessments(officer.organisation, 2026, actor=officer, now=now)
+        db.session.commit()
+        assessment = next(a for a in drafts if a.organisation_id == users["supplier"].organisation_id)
+        args = {"assessment_id": assessment.id} | route_world(officer.organisation, officer, create_user)
+        args |= funding_world(officer.organisation, officer, create_user, now=now)
+    return args
 
 
 def _review_world(contract, users, *, later):
@@ -173,6 +193,8 @@ OBJECT_RULES = {
     "reviews.declare": {"evaluator"},
     "reviews.sheet": {"evaluator"},
     "reviews.proposal": set(),
+    # Assessment: the world's NGO's assessment is still a draft, which only the city bureau's officers and admin see.
+    "assessment.yearly_detail": {"officer", "admin"},
 }
 
 
