@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import cn2an
@@ -34,9 +34,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit
-from portal.accounts.models import Organisation, OrgKind
+from portal.accounts.models import Organisation
 from portal.accounts.services import active_users
 from portal.assessment import rules
+from portal.assessment.common import city_bureau_ids, in_year
 from portal.assessment.models import (
     LEVEL_LABELS,
     Assessment,
@@ -56,7 +57,7 @@ from portal.evaluation.models import Award, Challenge, ChallengeStatus
 from portal.extensions import db
 from portal.notices import NoticeKind, publish_notice
 from portal.notify import notify_many
-from portal.pdf import BEIJING, issue_document
+from portal.pdf import issue_document
 from portal.permissions import Role
 from portal.projects.models import ServiceProject
 from portal.reviews.models import Review, ReviewStatus
@@ -110,24 +111,6 @@ class Candidate:
 
 
 # --- Shared ----------------------------------------------------------------------------------------------------------
-
-
-def year_bounds(year: int) -> tuple[datetime, datetime]:
-    """The UTC instants where the Beijing year begins and the next one begins."""
-    return (datetime(year, 1, 1, tzinfo=BEIJING).astimezone(UTC),
-            datetime(year + 1, 1, 1, tzinfo=BEIJING).astimezone(UTC))
-
-
-def _in_year(column, year: int):
-    start, end = year_bounds(year)
-    return sa.and_(column >= start, column < end)
-
-
-def city_bureau_ids(city: Organisation) -> list[int]:
-    """The city bureau and the district/county bureaus under it."""
-    children = db.session.scalars(sa.select(Organisation.id).where(
-        Organisation.parent_id == city.id, Organisation.kind == OrgKind.BUREAU).order_by(Organisation.id))
-    return [city.id, *children]
 
 
 def entry_key(commendation: Commendation) -> str:
@@ -199,7 +182,7 @@ def _ngo_candidates(city: Organisation, year: int, bureau_ids: list[int]) -> lis
     rows = db.session.execute(
         sa.select(Review.id, Review.title, Review.grade, Review.score, Contract.supplier_id)
         .join(Contract, Contract.id == Review.contract_id)
-        .where(Review.status == ReviewStatus.GRADED, _in_year(Review.graded_at, year),
+        .where(Review.status == ReviewStatus.GRADED, in_year(Review.graded_at, year),
                Contract.bureau_id.in_(bureau_ids))
         .order_by(Review.graded_at, Review.id)).all()
     reviews = defaultdict(list)
@@ -208,11 +191,11 @@ def _ngo_candidates(city: Organisation, year: int, bureau_ids: list[int]) -> lis
     if not reviews:
         return []
     terminated = set(db.session.scalars(sa.select(Contract.supplier_id).where(
-        Contract.status == ContractStatus.TERMINATED, _in_year(Contract.ended_at, year),
+        Contract.status == ContractStatus.TERMINATED, in_year(Contract.ended_at, year),
         Contract.supplier_id.in_(reviews))))
     upheld = set(db.session.scalars(
         sa.select(Award.supplier_id).join(Challenge, Challenge.award_id == Award.id).where(
-            Challenge.status == ChallengeStatus.UPHELD, _in_year(Challenge.answered_at, year),
+            Challenge.status == ChallengeStatus.UPHELD, in_year(Challenge.answered_at, year),
             Award.supplier_id.in_(reviews))))
     names = dict(db.session.execute(sa.select(Organisation.id, Organisation.name)
                                     .where(Organisation.id.in_(reviews))).all())
@@ -240,7 +223,7 @@ def _project_candidates(year: int, bureau_ids: list[int]) -> list[Candidate]:
                   Contract.reference, Contract.supplier_id, Contract.bureau_id, Tender.project_id)
         .join(Contract, Contract.id == Review.contract_id).join(Tender, Tender.id == Contract.tender_id)
         .where(Review.status == ReviewStatus.GRADED, Review.kind == ReviewKind.FINAL,
-               _in_year(Review.graded_at, year), Contract.bureau_id.in_(bureau_ids))
+               in_year(Review.graded_at, year), Contract.bureau_id.in_(bureau_ids))
         .order_by(Review.graded_at, Review.id)).all()
     latest = {row.project_id: row for row in rows}  # the project's final review: the latest graded
     chosen = {p: row for p, row in latest.items() if rules.project_is_candidate(row.grade)}

@@ -26,9 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal import audit
-from portal.accounts.models import Organisation, OrgKind
+from portal.accounts.models import Organisation
 from portal.accounts.services import active_users
 from portal.assessment import rules
+from portal.assessment.common import city_bureau_ids
 from portal.assessment.models import (
     Assessment,
     AssessmentStatus,
@@ -412,13 +413,6 @@ def plan_sums(plan_ids) -> dict[int, tuple[int, int]]:
                                         sa.func.coalesce(sa.func.sum(FundingLine.requested), 0))
                               .where(FundingLine.plan_id.in_(ids)).group_by(FundingLine.plan_id))
     return {plan_id: (count, int(requested)) for plan_id, count, requested in rows}
-
-
-def city_bureau_ids(city: Organisation) -> list[int]:
-    """The city bureau and the district/county bureaus under it."""
-    children = db.session.scalars(sa.select(Organisation.id).where(
-        Organisation.parent_id == city.id, Organisation.kind == OrgKind.BUREAU)).all()
-    return [city.id, *children]
 
 
 def district_grades(city: Organisation, year: int, bureau_ids) -> dict[int, str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
 
@@ -33,6 +33,7 @@ from portal import audit
 from portal.accounts.models import BureauLevel, Organisation, OrgKind, OrgStatus
 from portal.accounts.services import active_users
 from portal.assessment import rules
+from portal.assessment.common import city_bureau_ids, in_year
 from portal.assessment.models import Assessment, AssessmentIndicator, AssessmentStatus, SubjectKind
 from portal.contracts import services as contract_services
 from portal.contracts.models import Contract, ContractStatus
@@ -46,7 +47,7 @@ from portal.reviews.grading import bands
 from portal.reviews.models import GRADE_LABELS, Rectification, Review, ReviewStatus
 from portal.reviews.rules import GRADE_NAMES, mean_score
 from portal.tenders.models import Tender
-from portal.tenders.rules import beijing_instant, local_date
+from portal.tenders.rules import local_date
 
 ENTERED = "entered"  # the code of an indicator the city officer scores
 FIRST_YEAR = 2000
@@ -101,16 +102,6 @@ class IndicatorSpec:
 # --- The year's records ------------------------------------------------------------------------------------------
 
 
-def year_bounds(year: int) -> tuple[datetime, datetime]:
-    """The UTC instants where the Beijing calendar year starts and where the next one starts."""
-    return beijing_instant(date(year, 1, 1), time(0)), beijing_instant(date(year + 1, 1, 1), time(0))
-
-
-def _in_year(column, year: int):
-    start, end = year_bounds(year)
-    return sa.and_(column >= start, column < end)
-
-
 def _yuan(amount) -> str:
     return f"{Decimal(amount):,.2f}元"
 
@@ -129,7 +120,7 @@ def _signed_contracts(scope: Scope, *, bureau: bool) -> list[Contract]:
     owner = (Contract.bureau_id == scope.organisation.id if bureau
              else sa.and_(Contract.supplier_id == scope.organisation.id, Contract.bureau_id.in_(scope.bureau_ids)))
     return list(db.session.scalars(
-        sa.select(Contract).where(owner, Contract.signed_at.is_not(None), _in_year(Contract.signed_at, scope.year))
+        sa.select(Contract).where(owner, Contract.signed_at.is_not(None), in_year(Contract.signed_at, scope.year))
         .options(selectinload(Contract.tender).selectinload(Tender.project), selectinload(Contract.notice),
                  selectinload(Contract.bureau))
         .order_by(Contract.signed_at, Contract.id)))
@@ -141,7 +132,7 @@ def _graded_reviews(scope: Scope, *, bureau: bool) -> list[Review]:
     return list(db.session.scalars(
         sa.select(Review).join(Contract, Review.contract_id == Contract.id)
         .where(owner, Review.status == ReviewStatus.GRADED, Review.graded_at.is_not(None),
-               _in_year(Review.graded_at, scope.year))
+               in_year(Review.graded_at, scope.year))
         .options(selectinload(Review.contract)).order_by(Review.graded_at, Review.id)))
 
 
@@ -150,7 +141,7 @@ def _rectifications(scope: Scope, *, bureau: bool) -> list[Rectification]:
              else sa.and_(Contract.supplier_id == scope.organisation.id, Contract.bureau_id.in_(scope.bureau_ids)))
     return list(db.session.scalars(
         sa.select(Rectification).join(Contract, Rectification.contract_id == Contract.id)
-        .where(owner, _in_year(Rectification.created_at, scope.year))
+        .where(owner, in_year(Rectification.created_at, scope.year))
         .options(selectinload(Rectification.contract), selectinload(Rectification.review))
         .order_by(Rectification.created_at, Rectification.id)))
 
@@ -247,7 +238,7 @@ def challenges_upheld(scope: Scope) -> Figure:
     upheld = list(db.session.scalars(
         sa.select(Challenge).join(Tender, Challenge.tender_id == Tender.id)
         .where(Tender.bureau_id == scope.organisation.id, Challenge.status == ChallengeStatus.UPHELD,
-               Challenge.answered_at.is_not(None), _in_year(Challenge.answered_at, scope.year))
+               Challenge.answered_at.is_not(None), in_year(Challenge.answered_at, scope.year))
         .options(selectinload(Challenge.tender)).order_by(Challenge.answered_at, Challenge.id)))
     points = rules.deduction_points(len(upheld), CHALLENGE_DEDUCTION)
     return Figure(
@@ -293,7 +284,7 @@ def ngo_terminations(scope: Scope) -> Figure:
         sa.select(Contract).where(Contract.supplier_id == scope.organisation.id,
                                   Contract.bureau_id.in_(scope.bureau_ids),
                                   Contract.status == ContractStatus.TERMINATED, Contract.ended_at.is_not(None),
-                                  _in_year(Contract.ended_at, scope.year))
+                                  in_year(Contract.ended_at, scope.year))
         .order_by(Contract.ended_at, Contract.id)))
     points = rules.deduction_points(len(ended), TERMINATION_DEDUCTION)
     return Figure(
@@ -352,13 +343,6 @@ def _require_draft(assessment: Assessment) -> None:
         raise Conflict(_l("A confirmed assessment is frozen: it cannot change."))
 
 
-def city_bureau_ids(city: Organisation) -> tuple[int, ...]:
-    """The city bureau and the bureaus under it."""
-    children = db.session.scalars(sa.select(Organisation.id).where(
-        Organisation.parent_id == city.id, Organisation.kind == OrgKind.BUREAU))
-    return (city.id, *children)
-
-
 def districts(city: Organisation) -> list[Organisation]:
     """The active district/county bureaus under the city bureau."""
     return list(db.session.scalars(sa.select(Organisation).where(
@@ -371,10 +355,10 @@ def assessed_ngos(city: Organisation, year: int) -> list[Organisation]:
     """Every NGO with a contract signed, or a review graded, in the year with the city's bureaus."""
     bureau_ids = city_bureau_ids(city)
     signed = sa.select(Contract.supplier_id).where(
-        Contract.bureau_id.in_(bureau_ids), Contract.signed_at.is_not(None), _in_year(Contract.signed_at, year))
+        Contract.bureau_id.in_(bureau_ids), Contract.signed_at.is_not(None), in_year(Contract.signed_at, year))
     reviewed = (sa.select(Contract.supplier_id).join(Review, Review.contract_id == Contract.id)
                 .where(Contract.bureau_id.in_(bureau_ids), Review.status == ReviewStatus.GRADED,
-                       Review.graded_at.is_not(None), _in_year(Review.graded_at, year)))
+                       Review.graded_at.is_not(None), in_year(Review.graded_at, year)))
     return list(db.session.scalars(sa.select(Organisation).where(
         Organisation.kind == OrgKind.SUPPLIER, sa.or_(Organisation.id.in_(signed), Organisation.id.in_(reviewed)))
         .order_by(Organisation.name)))

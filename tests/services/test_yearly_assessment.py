@@ -13,6 +13,7 @@ from flask import current_app
 
 from portal.accounts.models import Organisation, OrgKind, User
 from portal.assessment import yearly
+from portal.assessment.common import year_bounds
 from portal.assessment.models import Assessment, AssessmentStatus, SubjectKind
 from portal.audit import AuditEntry
 from portal.contracts import services as contract_services
@@ -229,7 +230,7 @@ def test_the_year_of_a_record_is_its_beijing_year(city_bureau, city_officer, dis
     early = contract(district, create_user, signed="2026-01-01", at="00:30", supplier=ngo)  # 2025-12-31 16:30 UTC
     contract(district, create_user, signed="2027-01-01", at="00:10", supplier=ngo)  # the next year
     assert early.contract.signed_at.year == 2025
-    assert yearly.year_bounds(2026) == (bj("2026-01-01", "00:00"), bj("2027-01-01", "00:00"))
+    assert year_bounds(2026) == (bj("2026-01-01", "00:00"), bj("2027-01-01", "00:00"))
 
     create(city_bureau, city_officer, bj("2027-01-05"))
     volume = indicator(assessment_of(district), "projects_contracts")
