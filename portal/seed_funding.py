@@ -2,8 +2,9 @@
 
 The city bureau and 中原区 record next year's service needs (poor villages, remote areas, households served, base
 priorities from their needs assessments); the city officer builds the plan from them with a pool smaller than the
-requests, adds the reward grants (奖补) of the year's commended NGOs, approves it (amounts and explanations frozen,
-PDF issued) and publishes it. The comparison without tilts is on the plan's pages.
+requests, adds the reward grants (奖补) of the year's commended NGOs (only when the year's commendation list is
+confirmed), approves it (amounts and explanations frozen, PDF issued) and publishes it. The comparison without
+tilts is on the plan's pages.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def funding_stage(city: Organisation, officer: User, now: datetime) -> FundingPl
     plan = funding.create_plan(city, fiscal_year=year, pool=POOL, title=f"{year}年度政府购买社会工作服务资金安排",
                                actor=officer, now=start + timedelta(hours=1))
     funding.add_candidates(plan, actor=officer, now=start + timedelta(hours=1, minutes=5))
-    funding.add_rewards(plan, actor=officer, now=start + timedelta(hours=1, minutes=10))
+    if funding.reward_list(plan) is not None:  # no confirmed commendation list of the year before: no grants
+        funding.add_rewards(plan, actor=officer, now=start + timedelta(hours=1, minutes=10))
     funding.approve(plan, actor=officer, now=start + timedelta(hours=2))
     funding.publish(plan, actor=officer, now=start + timedelta(hours=3))
     return plan

@@ -25,6 +25,7 @@ from portal.assessment.models import (
     CommendationList,
     ListStatus,
     PublicComment,
+    is_city_officer,
 )
 from portal.assessment.views import bp, load_list, run
 from portal.db import utcnow
@@ -60,10 +61,6 @@ def _load_entries(commendation_list: CommendationList) -> list[Commendation]:
         .order_by(Commendation.id)))
 
 
-def _is_city_officer(user) -> bool:
-    return user.role == Role.OFFICER and user.organisation is not None and user.organisation.is_city_bureau
-
-
 # --- The officer's pages -------------------------------------------------------------------------------------------
 
 
@@ -77,7 +74,7 @@ def _index_page(form=None, status: int = 200):
     if current_user.role != Role.ADMIN:
         query = query.where(CommendationList.bureau_id == current_user.organisation_id)
     rows = db.session.execute(query).all()
-    if form is None and _is_city_officer(current_user):
+    if form is None and is_city_officer(current_user):
         form = NewListForm(formdata=None, year=local_date(utcnow()).year)
     return _render("commendation_index.html", status, rows=rows, form=form)
 
@@ -91,7 +88,7 @@ def commendation_index():
 @bp.post("/commendations")
 @role_required(Role.OFFICER)
 def new_commendation_list():
-    ensure(_is_city_officer(current_user))
+    ensure(is_city_officer(current_user))
     form = NewListForm()
     if not form.validate_on_submit():
         return _index_page(form, 400)
@@ -255,10 +252,19 @@ def comment_on_commendations(list_id):
     form = PublicCommentForm()
     if not form.validate_on_submit():
         return _public_page(commendation_list, 400, form)
-    return run(lambda: commendations.add_public_comment(commendation_list, name=form.name.data,
-                                                        contact=form.contact.data, text=form.text.data, now=utcnow()),
-               _("Your comment has been received; the bureau will look into it and answer before the list is "
-                 "confirmed."), _public(list_id)) or _public_page(commendation_list, 422, form)
+    throttled = []
+
+    def comment():
+        try:
+            commendations.add_public_comment(commendation_list, name=form.name.data, contact=form.contact.data,
+                                             text=form.text.data, now=utcnow())
+        except commendations.TooManyComments:
+            throttled.append(True)
+            raise
+
+    return run(comment, _("Your comment has been received; the bureau will look into it and answer before the list "
+                          "is confirmed."), _public(list_id)) or _public_page(
+        commendation_list, 429 if throttled else 422, form)
 
 
 @bp.get("/public/certificates/<int:commendation_id>.pdf")

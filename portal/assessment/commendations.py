@@ -25,21 +25,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import cn2an
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit
 from portal.accounts.models import Organisation
-from portal.accounts.services import active_users
 from portal.assessment import rules
-from portal.assessment.common import city_bureau_ids, in_year
+from portal.assessment.common import FIRST_YEAR, city_bureau_ids, in_year, shown, users_with_role
 from portal.assessment.models import (
     LEVEL_LABELS,
+    LEVEL_NAMES_CN,
     Assessment,
     AssessmentStatus,
     Commendation,
@@ -63,16 +64,16 @@ from portal.projects.models import ServiceProject
 from portal.reviews.models import Review, ReviewStatus
 from portal.reviews.rules import GRADE_NAMES, Grade, ReviewKind
 from portal.tenders.models import Tender
-from portal.tenders.rules import local_date
+from portal.tenders.rules import beijing_instant, local_date
 
 CERTIFICATE_PREFIX = "RY"  # 荣誉证书 numbers: RY-2026-00001
 CERTIFICATE_TEMPLATE = "assessment/certificate.html"  # under templates/pdf/
-FIRST_YEAR = 2000
 REASON_MAX = 1000  # an entry's 事迹
 NAME_MAX, CONTACT_MAX = 100, 200  # a public comment's name and contact (the columns' lengths)
 COMMENT_MIN, COMMENT_MAX = 10, 2000
 ANSWER_MIN, ANSWER_MAX = 5, 5000
 WITHDRAW_REASON_MIN, WITHDRAW_REASON_MAX = 10, 1000
+COMMENTS_PER_IP_PER_DAY = 5  # public comments from one address on one list in one Beijing day
 
 # The rule that proposed an entry (Commendation.rule).
 RULE_NGO = "ngo_reviews"
@@ -89,7 +90,6 @@ SUBJECT_CN = {SubjectKind.NGO: "社会工作服务机构", SubjectKind.PROJECT: 
               SubjectKind.BUREAU: "区县民政部门"}
 HONOUR_CN = {SubjectKind.NGO: "优秀社会工作服务机构", SubjectKind.PROJECT: "优秀社会工作服务项目",
              SubjectKind.BUREAU: "社会工作服务先进单位"}
-LEVEL_CN = {Level.FIRST: "一等", Level.SECOND: "二等", Level.THIRD: "三等"}
 SUBJECT_ORDER = {SubjectKind.NGO: 0, SubjectKind.PROJECT: 1, SubjectKind.BUREAU: 2}
 CN_DIGITS = "〇一二三四五六七八九"
 
@@ -165,10 +165,6 @@ def _lock_entry(commendation: Commendation) -> CommendationList:
     return commendation_list
 
 
-def _shown(value) -> str:
-    return f"{Decimal(value):.2f}"
-
-
 def chinese_date(day: date) -> str:
     """二〇二六年十二月一日, as certificates are dated."""
     year = "".join(CN_DIGITS[int(d)] for d in str(day.year))
@@ -209,10 +205,10 @@ def _ngo_candidates(city: Organisation, year: int, bureau_ids: list[int]) -> lis
         counts = "、".join(f"{GRADE_NAMES[g]}{grades.count(g)}次" for g in (Grade.EXCELLENT, Grade.GOOD)
                           if grades.count(g))
         reason = (f"{year}年度在{city.name}及所辖区县承接的政府购买社会工作服务共完成绩效评估{len(graded)}次，"
-                  f"其中{counts}，平均得分{_shown(mean)}分；年度内无合同被终止，无质疑成立。")
+                  f"其中{counts}，平均得分{shown(mean)}分；年度内无合同被终止，无质疑成立。")
         found.append(Candidate(
             key=f"ngo:{ngo_id}", subject=SubjectKind.NGO, organisation_id=ngo_id, name=names[ngo_id], rule=RULE_NGO,
-            reason=reason, sources=tuple((f"{r.title}（{GRADE_NAMES[r.grade]}，{_shown(r.score)}分）",
+            reason=reason, sources=tuple((f"{r.title}（{GRADE_NAMES[r.grade]}，{shown(r.score)}分）",
                                           f"/reviews/{r.id}") for r in graded)))
     return found
 
@@ -238,7 +234,7 @@ def _project_candidates(year: int, bureau_ids: list[int]) -> list[Candidate]:
         project = projects[project_id]
         reason = (f"服务项目“{project.title}”（{names[row.bureau_id]}，合同编号{row.reference}，"
                   f"承接机构{names[row.supplier_id]}）的末期效果评估于{local_date(row.graded_at).isoformat()}评定，"
-                  f"得分{_shown(row.score)}分，等次优秀。")
+                  f"得分{shown(row.score)}分，等次优秀。")
         found.append(Candidate(
             key=f"project:{project_id}", subject=SubjectKind.PROJECT, organisation_id=row.supplier_id,
             name=f"{project.title}（{names[row.supplier_id]}）", rule=RULE_PROJECT, reason=reason,
@@ -256,7 +252,7 @@ def _bureau_candidates(city: Organisation, year: int) -> list[Candidate]:
         .order_by(Assessment.id)).all()
     return [Candidate(key=f"bureau:{a.organisation_id}", subject=SubjectKind.BUREAU, organisation_id=a.organisation_id,
                       name=name, rule=RULE_BUREAU,
-                      reason=f"{year}年度考核得分{_shown(a.score)}分，考核等次为优秀。",
+                      reason=f"{year}年度考核得分{shown(a.score)}分，考核等次为优秀。",
                       sources=((f"{year}年度考核", f"/assessment/yearly/{a.id}"),))
             for a, name in rows if rules.bureau_is_candidate(a.grade)]
 
@@ -360,7 +356,7 @@ def _entry_lines(entries, numbers: dict | None = None) -> list[str]:
     lines = []
     for n, c in enumerate(sorted(entries, key=lambda c: (SUBJECT_ORDER[c.subject], c.id)), 1):
         number = f"（证书编号{numbers[c.id]}）" if numbers else ""
-        lines.append(f"{n}. {entry_name(c)}（{SUBJECT_CN[c.subject]}，{LEVEL_CN[c.level]}）{number}：{c.reason}")
+        lines.append(f"{n}. {entry_name(c)}（{SUBJECT_CN[c.subject]}，{LEVEL_NAMES_CN[c.level]}）{number}：{c.reason}")
     return lines
 
 
@@ -411,12 +407,22 @@ def is_open_for_comment(commendation_list: CommendationList, today: date) -> boo
 
 
 def _officers(commendation_list: CommendationList) -> list:
-    return [u for u in active_users([commendation_list.bureau_id]) if u.role == Role.OFFICER]
+    return users_with_role([commendation_list.bureau_id], Role.OFFICER)
+
+
+class TooManyComments(DomainError):
+    """One address has sent the day's comments on a list already (the view answers 429)."""
+
+    status_code = 429
 
 
 def add_public_comment(commendation_list: CommendationList, *, name: str, contact: str, text: str,
-                       now: datetime) -> PublicComment:
-    """Anyone, signed in or not, comments on a list during its 公示 (up to its last day); the officers are told."""
+                       now: datetime, ip: str | None = None) -> PublicComment:
+    """Anyone, signed in or not, comments on a list during its 公示 (up to its last day); at most
+    COMMENTS_PER_IP_PER_DAY a day from one address (``ip``, the request's client address by default); the officers
+    are told."""
+    commendation_list = lock_list(commendation_list)  # the window is read from the row as it stands
+    ip = (audit.client_ip() if ip is None else ip)[:45]
     if not is_open_for_comment(commendation_list, local_date(now)):
         if commendation_list.publicity_ends_on is not None:
             raise DomainError(_l("Comments were taken during the public comment period (公示), which ended on "
@@ -431,7 +437,16 @@ def add_public_comment(commendation_list: CommendationList, *, name: str, contac
     if not COMMENT_MIN <= len(text) <= COMMENT_MAX:
         raise DomainError(_l("Write your comment in %(min)s to %(max)s characters."), min=COMMENT_MIN,
                           max=COMMENT_MAX)
-    comment = PublicComment(list_id=commendation_list.id, name=name, contact=contact, text=text, submitted_at=now)
+    if ip:
+        day_start = beijing_instant(local_date(now), time(0))
+        sent = db.session.scalar(sa.select(sa.func.count(PublicComment.id)).where(
+            PublicComment.list_id == commendation_list.id, PublicComment.ip == ip,
+            PublicComment.submitted_at >= day_start, PublicComment.submitted_at < day_start + timedelta(days=1)))
+        if sent >= COMMENTS_PER_IP_PER_DAY:
+            raise TooManyComments(_l("You have already sent %(n)s comments on this list today: please try again "
+                                     "tomorrow."), n=COMMENTS_PER_IP_PER_DAY)
+    comment = PublicComment(list_id=commendation_list.id, name=name, contact=contact, text=text, ip=ip,
+                            submitted_at=now)
     db.session.add(comment)
     db.session.flush()
     audit.record("commendation_list.comment_received", commendation_list, now=now, new={"comment": comment.id})
@@ -464,7 +479,7 @@ def answer_comment(comment: PublicComment, *, response: str, actor, now: datetim
 def _recipients(commendation: Commendation) -> list:
     """Who is told about an entry: the NGO's users (an NGO, or a project's NGO), a bureau's officers."""
     role = Role.OFFICER if commendation.subject == SubjectKind.BUREAU else Role.SUPPLIER
-    return [u for u in active_users([commendation.organisation_id]) if u.role == role]
+    return users_with_role([commendation.organisation_id], role)
 
 
 def withdraw_commendation(commendation: Commendation, *, reason: str, actor, now: datetime) -> None:
@@ -504,7 +519,7 @@ def certificate_context(commendation_list: CommendationList, commendation: Comme
         before = f"你单位在{year}年度政府购买社会工作服务中表现突出，被评为"
     return {"issuer": commendation_list.bureau.name, "recipient": commendation.organisation.name,
             "project": project, "honour": f"{year}年度{HONOUR_CN[subject]}",
-            "level": LEVEL_CN[Level(commendation.level)], "citation_before": before, "citation_after": "。",
+            "level": LEVEL_NAMES_CN[Level(commendation.level)], "citation_before": before, "citation_after": "。",
             "list_title": commendation_list.title, "issued_on": issued_on, "issued_on_cn": chinese_date(issued_on),
             "verify_path": public_path(commendation_list)}
 
@@ -536,7 +551,9 @@ def confirm(commendation_list: CommendationList, *, actor, now: datetime) -> Com
                              "next day."), date=commendation_list.publicity_ends_on.isoformat())
     unanswered = [c for c in commendation_list.comments if c.responded_at is None]
     if unanswered:
-        raise DomainError(_l("%(count)s comment(s) of the public have not been answered yet."), count=len(unanswered))
+        raise DomainError(lazy_ngettext("%(num)s comment of the public has not been answered yet.",
+                                        "%(num)s comments of the public have not been answered yet.",
+                                        len(unanswered)))
     if not commendation_list.commendations:
         raise DomainError(_l("Every entry has been withdrawn: there is nothing to confirm."))
     _require_still_candidates(commendation_list, remedy=_l(

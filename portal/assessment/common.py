@@ -1,15 +1,29 @@
-"""What the yearly assessment, the commendations and the funding plan share: the Beijing year of a record and the
-bureaus of a city."""
+"""What the yearly assessment, the commendations and the funding plan share: the Beijing year of a record, the
+bureaus of a city, the users to tell and how a score is shown."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from decimal import Decimal
 
 import sqlalchemy as sa
 
 from portal.accounts.models import Organisation, OrgKind
+from portal.accounts.services import active_users
 from portal.extensions import db
 from portal.tenders.rules import beijing_instant
+
+FIRST_YEAR = 2000  # the first year assessed or commended
+
+
+def shown(value) -> str:
+    """A score or share as the documents show it: two decimals (87.50)."""
+    return f"{Decimal(value):.2f}"
+
+
+def users_with_role(organisation_ids, role) -> list:
+    """The active users of these organisations who have ``role`` (whom a notification goes to)."""
+    return [u for u in active_users(list(organisation_ids)) if u.role == role]
 
 
 def year_bounds(year: int) -> tuple[datetime, datetime]:

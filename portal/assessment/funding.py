@@ -13,6 +13,7 @@ and queue notifications; the caller commits. The allocation itself is ``rules.al
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,10 +28,10 @@ from sqlalchemy.orm import selectinload
 
 from portal import audit
 from portal.accounts.models import Organisation
-from portal.accounts.services import active_users
 from portal.assessment import rules
-from portal.assessment.common import city_bureau_ids
+from portal.assessment.common import city_bureau_ids, users_with_role
 from portal.assessment.models import (
+    LEVEL_NAMES_CN,
     Assessment,
     AssessmentStatus,
     Commendation,
@@ -60,7 +61,6 @@ HOUSEHOLDS_MAX = 10_000_000  # a typing slip, not a county
 FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR = 2000, 2100  # the years the working-day calendar accepts
 PDF_TEMPLATE = "assessment/funding_pdf.html"  # templates/pdf/assessment/funding_pdf.html
 PDF_PREFIX = "ZJAP"  # 资金安排方案 document numbers: ZJAP-2026-00001 (the notices are ZJ-)
-LEVEL_NAMES = {Level.FIRST: "一等", Level.SECOND: "二等", Level.THIRD: "三等"}
 TILT_NAMES = {"poor_village": "贫困村", "remote_area": "边远/欠发达地区", "households": "服务贫困户",
               "district": "区县上年度考核"}
 FACT_NAMES = {"requested": "申请金额", "base_priority": "基础优先级", "poor_village": "贫困村",
@@ -265,6 +265,7 @@ class LineResult:
     explanation: str  # Chinese words and numbers (frozen once approved)
     untilted_explanation: str
     changed_facts: list[str] = field(default_factory=list)  # facts edited away from the project's record
+    frozen_labels: tuple[str, ...] | None = None  # the tilt labels frozen at approval (None: a draft's)
 
     @property
     def difference(self) -> int:
@@ -272,6 +273,8 @@ class LineResult:
 
     @property
     def tilt_labels(self) -> list[str]:
+        if self.frozen_labels is not None:
+            return list(self.frozen_labels)
         return [tilt_label(t) for t in self.tilts]
 
     @property
@@ -303,9 +306,10 @@ class PlanResult:
     lines: list[LineResult]
     rewards: list[RewardGrant]
     totals: Totals
-    settings: TiltSettings
+    settings: TiltSettings  # today's settings (a draft is computed with them)
     frozen: bool  # approved: amounts and explanations are those frozen at approval
     stale: bool  # frozen explanations (and amounts) that the tilt settings of today would no longer give
+    settings_text: str  # the settings in words: today's for a draft, those frozen at approval otherwise
     method: str = METHOD
 
 
@@ -327,6 +331,38 @@ def plan_rewards(plan: FundingPlan) -> list[RewardGrant]:
 
 def tilt_settings() -> TiltSettings:
     return current_app.config["FUNDING_TILTS"]
+
+
+@dataclass(frozen=True)
+class FrozenTilts:
+    """What an approved line shows of its tilts, as frozen at approval."""
+
+    labels: tuple[str, ...]
+    shares: tuple[Decimal, ...]
+    tilt_total: Decimal
+    weight: Decimal
+
+
+def freeze_tilts(row: LineResult) -> str:
+    """The JSON frozen on FundingLine.frozen_tilts at approval."""
+    return json.dumps({"tilts": [[tilt_label(t), str(t.share)] for t in row.tilts],
+                       "tilt_total": str(row.tilt_total), "weight": str(row.weight)}, ensure_ascii=False)
+
+
+def frozen_tilts(line: FundingLine) -> FrozenTilts | None:
+    """The line's frozen tilts, or None when nothing (or nothing readable) was frozen."""
+    try:
+        data = json.loads(line.frozen_tilts or "null")
+        if not isinstance(data, dict) or not isinstance(data.get("tilts"), list):
+            return None
+        labels = tuple(str(label) for label, _share in data["tilts"])
+        shares = tuple(Decimal(str(share)) for _label, share in data["tilts"])
+        tilt_total, weight = Decimal(str(data["tilt_total"])), Decimal(str(data["weight"]))
+    except (ValueError, TypeError, KeyError, ArithmeticError):
+        return None
+    if not all(v.is_finite() for v in (*shares, tilt_total, weight)):
+        return None
+    return FrozenTilts(labels, shares, tilt_total, weight)
 
 
 def _changed_facts(line: FundingLine) -> list[str]:
@@ -369,13 +405,18 @@ def compute(plan: FundingPlan) -> PlanResult:
                                           rounds=rounds)
                        + comparison_words(base_priority=line.base_priority, amount=amount,
                                           untilted_amount=untilted_amount))
+        tilt_total, weight, labels = sum((t.share for t in tilts), Decimal("0")), candidate.weight, None
         if frozen and line.amount is not None:  # what was approved, whatever the settings say today
             stale = stale or explanation != line.explanation
             amount, untilted_amount, explanation = int(line.amount), int(line.untilted_amount), line.explanation
-        rows.append(LineResult(line=line, tilts=tilts, tilt_total=sum((t.share for t in tilts), Decimal("0")),
-                               weight=candidate.weight, allocation=allocation, untilted=base, amount=amount,
+            kept = frozen_tilts(line)
+            if kept is not None:  # the tilts, their total and the weight as approved
+                tilt_total, weight, labels = kept.tilt_total, kept.weight, kept.labels
+        rows.append(LineResult(line=line, tilts=tilts, tilt_total=tilt_total,
+                               weight=weight, allocation=allocation, untilted=base, amount=amount,
                                untilted_amount=untilted_amount, explanation=explanation,
-                               untilted_explanation=untilted_words, changed_facts=_changed_facts(line)))
+                               untilted_explanation=untilted_words, changed_facts=_changed_facts(line),
+                               frozen_labels=labels))
     rewards = plan_rewards(plan)
     allocated = sum(r.amount for r in rows)
     totals = Totals(
@@ -386,8 +427,10 @@ def compute(plan: FundingPlan) -> PlanResult:
         remote_area=sum(r.amount for r in rows if r.line.remote_area),
         remote_area_untilted=sum(r.untilted_amount for r in rows if r.line.remote_area),
         unallocated=pool - allocated, rewards=sum(int(g.amount) for g in rewards))
+    today = settings_words(settings)
+    settings_text = plan.frozen_settings if frozen and plan.frozen_settings else today
     return PlanResult(plan=plan, pool=pool, lines=rows, rewards=rewards, totals=totals, settings=settings,
-                      frozen=frozen, stale=stale)
+                      frozen=frozen, stale=stale or settings_text != today, settings_text=settings_text)
 
 
 # --- Reading for the pages ------------------------------------------------------------------------------------------
@@ -636,8 +679,9 @@ def remove_line(line: FundingLine, *, actor, now: datetime) -> None:
 
 
 def add_rewards(plan: FundingPlan, *, actor, now: datetime) -> list[RewardGrant]:
-    """One reward grant per NGO commendation of the city's confirmed commendation list of the year before the
-    fiscal year, the fixed amount of its level (REWARD_GRANTS). Grants already in are kept. Returns the new ones."""
+    """One reward grant per commendation of an NGO — the NGO commended itself, or the NGO that delivered a commended
+    project — of the city's confirmed commendation list of the year before the fiscal year, the fixed amount of its
+    level (REWARD_GRANTS). Bureaus get none. Grants already in are kept. Returns the new ones."""
     plan = lock_plan(plan)
     _require_manager(plan, actor)
     _require_draft(plan)
@@ -648,7 +692,8 @@ def add_rewards(plan: FundingPlan, *, actor, now: datetime) -> list[RewardGrant]
     amounts = current_app.config["REWARD_GRANTS"]
     have = set(db.session.scalars(sa.select(RewardGrant.commendation_id).where(RewardGrant.plan_id == plan.id)))
     commendations = db.session.scalars(sa.select(Commendation).where(
-        Commendation.list_id == commendation_list.id, Commendation.subject == SubjectKind.NGO)
+        Commendation.list_id == commendation_list.id,
+        Commendation.subject.in_((SubjectKind.NGO, SubjectKind.PROJECT)))
         .order_by(Commendation.id)).all()
     added = [RewardGrant(plan_id=plan.id, commendation_id=c.id, amount=Decimal(amounts[Level(c.level)]))
              for c in commendations if c.id not in have]
@@ -707,7 +752,54 @@ def approval_problems(plan: FundingPlan, lines: list[FundingLine] | None = None)
 
 
 def _city_officers(plan: FundingPlan) -> list:
-    return [u for u in active_users([plan.bureau_id]) if u.role == Role.OFFICER]
+    return users_with_role([plan.bureau_id], Role.OFFICER)
+
+
+def refresh_district_grades(plan: FundingPlan, *, actor, now: datetime) -> dict[int, list]:
+    """Bring each line's district grade up to date with the confirmed assessments of the year before the fiscal
+    year (an assessment confirmed or changed since the candidates were added); audited. Returns {line id: [old,
+    new]}."""
+    grades = district_grades(plan.bureau, plan.fiscal_year - 1, city_bureau_ids(plan.bureau))
+    changed = {}
+    for line in plan_lines(plan):
+        grade = grades.get(line.project.bureau_id)
+        if line.district_grade != grade:
+            changed[line.id] = [line.district_grade, grade]
+            line.district_grade = grade
+    if changed:
+        db.session.flush()
+        audit.record("funding.district_grades_refreshed", plan, actor=actor, now=now, new={
+            "district_grades": {str(k): v for k, v in changed.items()}, "assessment_year": plan.fiscal_year - 1})
+    return changed
+
+
+def frozen_problems(plan: FundingPlan, lines: list[FundingLine] | None = None) -> list[str]:
+    """Why an approved plan's frozen figures cannot be published as they stand (translated; empty when sound)."""
+    lines = plan_lines(plan) if lines is None else lines
+    problems = []
+    if not lines:
+        problems.append(str(_l("The approved plan has no line.")))
+    if not plan.frozen_settings:
+        problems.append(str(_l("The tilt settings in force at approval were not kept.")))
+    if plan.document_id is None:
+        problems.append(str(_l("The approved plan's PDF was not issued.")))
+    allocated = 0
+    for line in lines:
+        title = line.project.title
+        kept = frozen_tilts(line)
+        if line.amount is None or line.untilted_amount is None or not line.explanation or kept is None:
+            problems.append(str(_l("“%(title)s”: its amount, explanation or tilts were not frozen at approval.",
+                                   title=title)))
+            continue
+        allocated += int(line.amount)
+        weight = Decimal(line.base_priority) * max(Decimal("0"), 1 + kept.tilt_total)
+        if (len(kept.labels) != len(kept.shares) or sum(kept.shares, Decimal("0")) != kept.tilt_total
+                or kept.weight != weight or not 0 <= line.amount <= line.requested
+                or not 0 <= line.untilted_amount <= line.requested):
+            problems.append(str(_l("“%(title)s”: its frozen tilts, weight or amounts do not agree.", title=title)))
+    if allocated > plan.pool:
+        problems.append(str(_l("The frozen amounts add up to more than the pool.")))
+    return problems
 
 
 def approve(plan: FundingPlan, *, actor, now: datetime) -> FundingPlan:
@@ -721,12 +813,16 @@ def approve(plan: FundingPlan, *, actor, now: datetime) -> FundingPlan:
         raise DomainError(_l("The plan cannot be approved yet: %(problems)s"), problems=" ".join(problems))
     from portal.assessment import funding_export  # the documents are built from this module's results
 
+    refresh_district_grades(plan, actor=actor, now=now)
     result = compute(plan)
     for row in result.lines:
         row.line.amount, row.line.untilted_amount = Decimal(row.amount), Decimal(row.untilted_amount)
         row.line.explanation = row.explanation
+        row.line.frozen_tilts = freeze_tilts(row)
+    plan.frozen_settings = result.settings_text
     plan.status, plan.approved_at, plan.approved_by_id, plan.updated_at = PlanStatus.APPROVED, now, actor.id, now
     db.session.flush()
+    result = compute(plan)  # the documents show the frozen values
     context = funding_export.pdf_context(result, approver=actor)
     document = issue_document(f"funding-plan:{plan.id}", PDF_TEMPLATE, context, prefix=PDF_PREFIX, now=now,
                               issued_by=actor)
@@ -736,7 +832,7 @@ def approve(plan: FundingPlan, *, actor, now: datetime) -> FundingPlan:
     audit.record("funding.plan_approved", plan, actor=actor, now=now, old={"status": PlanStatus.DRAFT}, new={
         "status": plan.status, "pool": result.pool, "allocated": totals.allocated, "untilted": totals.untilted,
         "rewards": totals.rewards, "lines": {str(r.line.id): r.amount for r in result.lines},
-        "settings": settings_words(result.settings), "document": document.number,
+        "settings": result.settings_text, "document": document.number,
         "sha256": document.content_sha256})
     others = [u for u in _city_officers(plan) if u.id != actor.id]
     notify_many(others, "funding_plan_approved", _notify_context(plan, result) | {"by": actor.name},
@@ -757,6 +853,9 @@ def publish(plan: FundingPlan, *, actor, now: datetime) -> FundingPlan:
     _require_manager(plan, actor)
     if plan.status != PlanStatus.APPROVED:
         raise Conflict(_l("Only an approved funding plan can be published."))
+    problems = frozen_problems(plan)
+    if problems:
+        raise Conflict(_l("The approved plan cannot be published: %(problems)s"), problems=" ".join(problems))
     from portal.assessment import funding_export
 
     result = compute(plan)
@@ -773,15 +872,15 @@ def publish(plan: FundingPlan, *, actor, now: datetime) -> FundingPlan:
     for row in result.lines:
         by_bureau.setdefault(row.line.project.bureau_id, []).append(row)
     for bureau_id, rows in by_bureau.items():
-        recipients = [u for u in active_users([bureau_id]) if u.role == Role.OFFICER]
+        recipients = users_with_role([bureau_id], Role.OFFICER)
         projects = "；".join(f"{r.line.project.title} {yuan(r.amount)}元" for r in rows)
         notify_many(recipients, "funding_plan_published", {
             "title": plan.title, "count": len(rows), "amount": yuan(sum(r.amount for r in rows)),
             "projects": projects}, link=link, now=now)
     for grant in result.rewards:
         commendation = grant.commendation
-        recipients = [u for u in active_users([commendation.organisation_id]) if u.role == Role.SUPPLIER]
+        recipients = users_with_role([commendation.organisation_id], Role.SUPPLIER)
         notify_many(recipients, "funding_reward_granted", {
-            "title": plan.title, "amount": yuan(grant.amount), "level": LEVEL_NAMES[Level(commendation.level)],
+            "title": plan.title, "amount": yuan(grant.amount), "level": LEVEL_NAMES_CN[Level(commendation.level)],
             "year": plan.fiscal_year - 1}, link=link, now=now)
     return plan

@@ -12,8 +12,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from portal.assessment.funding import LEVEL_NAMES, PlanResult, number, percent, settings_words, yuan
-from portal.assessment.models import Level, PlanStatus
+from portal.assessment.funding import PlanResult, number, percent, yuan
+from portal.assessment.models import LEVEL_NAMES_CN, Level, PlanStatus
 from portal.tenders.rules import local_date
 
 # The Excel export: a title, the pool, a blank row, then the table from this row.
@@ -23,6 +23,9 @@ LINE_HEADERS = ("序号", "项目名称", "区县", "申请金额（元）", "�
 REWARD_HEADERS = ("序号", "受表彰机构", "表彰等次", "奖补金额（元）")
 SUMMARY_HEADERS = ("项目", "倾斜后（元）", "不倾斜（元）")
 MONEY_FORMAT = "#,##0"
+# A cell text starting with one of these is what a spreadsheet takes for a formula (a project titled
+# "=HYPERLINK(...)"): such texts are written as plain text, never as formulas.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 # --- Plain rows ----------------------------------------------------------------------------------------------------
 
@@ -31,7 +34,7 @@ def plan_rows(result: PlanResult) -> list[dict]:
     """The plan's table as plain rows (the PDF, the notice, the Excel export)."""
     return [{"number": index, "title": r.line.project.title, "district": r.line.project.bureau.name,
              "requested": int(r.line.requested), "base_priority": r.line.base_priority,
-             "tilts": "、".join(r.tilt_labels) or "无", "tilt_total": percent(r.tilt_total) if r.tilts else "0%",
+             "tilts": "、".join(r.tilt_labels) or "无", "tilt_total": percent(r.tilt_total) if r.tilt_labels else "0%",
              "weight": number(r.weight), "amount": r.amount, "untilted_amount": r.untilted_amount,
              "difference": r.difference, "explanation": r.explanation, "poor_village": r.line.poor_village,
              "remote_area": r.line.remote_area}
@@ -41,7 +44,7 @@ def plan_rows(result: PlanResult) -> list[dict]:
 def reward_rows(result: PlanResult) -> list[dict]:
     """The reward grants as plain rows."""
     return [{"number": index, "organisation": g.commendation.organisation.name,
-             "level": LEVEL_NAMES[Level(g.commendation.level)], "amount": int(g.amount)}
+             "level": LEVEL_NAMES_CN[Level(g.commendation.level)], "amount": int(g.amount)}
             for index, g in enumerate(result.rewards, start=1)]
 
 
@@ -63,7 +66,7 @@ def pdf_context(result: PlanResult, *, approver=None) -> dict:
     return {"issuer": plan.bureau.name, "title": plan.title, "fiscal_year": plan.fiscal_year,
             "draft": plan.status == PlanStatus.DRAFT, "approved_on": local_date(plan.approved_at) if approved else None,
             "approved_by": getattr(approver, "name", "") if approved else "",
-            "pool": result.pool, "method": result.method, "settings": settings_words(result.settings),
+            "pool": result.pool, "method": result.method, "settings": result.settings_text,
             "rows": plan_rows(result), "rewards": reward_rows(result),
             "summary": [list(row) for row in summary_rows(result)],
             "totals": {"requested": result.totals.requested, "allocated": result.totals.allocated,
@@ -93,7 +96,7 @@ def notice_body(result: PlanResult) -> str:
         lines.append(f"资金安排总额{yuan(totals.overall)}元（项目{yuan(totals.allocated)}元 + 奖补"
                      f"{yuan(totals.rewards)}元）。")
     lines.append(result.method)
-    lines.append(settings_words(result.settings))
+    lines.append(result.settings_text)
     lines.append("表彰、考核结果和资金倾斜只用于资金安排，不作为政府采购评审加分条件。")
     return "\n".join(lines)
 
@@ -126,6 +129,16 @@ def _money(cell) -> None:
 def _widths(sheet, widths) -> None:
     for column, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(column)].width = width
+
+
+def _plain_text(book: Workbook) -> None:
+    """Every text cell of the workbook stays text: no formula injection from titles, names or explanations."""
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and cell.value.startswith(FORMULA_STARTS):
+                    cell.data_type = "s"  # openpyxl took a leading "=" for a formula
+                    cell.quotePrefix = True  # and the spreadsheet keeps it text when the cell is edited
 
 
 def workbook_bytes(result: PlanResult) -> bytes:
@@ -184,11 +197,12 @@ def workbook_bytes(result: PlanResult) -> bytes:
     _widths(summary, (36, 16, 16))
 
     notes = book.create_sheet("说明")
-    for row, text in enumerate((result.method, settings_words(result.settings),
+    for row, text in enumerate((result.method, result.settings_text,
                                 "表彰、考核结果和资金倾斜只用于资金安排，不作为政府采购评审加分条件。"), start=1):
         notes.cell(row=row, column=1, value=text).alignment = Alignment(wrap_text=True, vertical="top")
     _widths(notes, (120,))
 
+    _plain_text(book)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from portal.assessment import funding, funding_export
 from portal.assessment.funding_forms import LineForm, NewPlanForm, PlanForm
-from portal.assessment.models import LEVEL_LABELS, PLAN_STATUS_LABELS, FundingLine, PlanStatus, RewardGrant
+from portal.assessment.models import (
+    LEVEL_LABELS,
+    PLAN_STATUS_LABELS,
+    FundingLine,
+    PlanStatus,
+    RewardGrant,
+    is_city_officer,
+)
 from portal.assessment.views import bp, load_plan, run
 from portal.db import utcnow
 from portal.extensions import db
@@ -48,6 +56,12 @@ def _plan_url(plan_id: int) -> str:
     return url_for("assessment.funding_plan", plan_id=plan_id)
 
 
+def _refused_form(plan, status: int = 400):
+    """A POST whose form did not validate (a missing or expired CSRF token): the plan page again, with a word."""
+    flash(_("The form could not be sent (it may have expired): reload the page and try again."), "danger")
+    return _plan_page(plan, status=status)
+
+
 def load_line(line_id: int) -> FundingLine:
     return db.get_or_404(FundingLine, line_id)
 
@@ -56,20 +70,15 @@ def load_grant(grant_id: int) -> RewardGrant:
     return db.get_or_404(RewardGrant, grant_id)
 
 
-def _can_create() -> bool:
-    organisation = current_user.organisation
-    return (current_user.role == Role.OFFICER and organisation is not None and organisation.is_city_bureau)
-
-
 # --- The plans -------------------------------------------------------------------------------------------------------
 
 
 def _index_page(form=None, status: int = 200):
     plans = funding.plans_for(current_user)
-    if form is None and _can_create():
+    if form is None and is_city_officer(current_user):
         form = NewPlanForm(formdata=None, fiscal_year=local_date(utcnow()).year + 1)
     return _render("funding_index.html", status, plans=plans, sums=funding.plan_sums(p.id for p in plans),
-                   form=form if _can_create() else None)
+                   form=form if is_city_officer(current_user) else None)
 
 
 @bp.get("/funding")
@@ -81,7 +90,7 @@ def funding_index():
 @bp.post("/funding/new")
 @role_required(Role.OFFICER)
 def funding_new():
-    ensure(_can_create())
+    ensure(is_city_officer(current_user))
     form = NewPlanForm()
     if not form.validate_on_submit():
         return _index_page(form, 400)
@@ -107,7 +116,7 @@ def _plan_page(plan, plan_form=None, status: int = 200):
         "funding_plan.html", status, plan=plan, result=result, manage=manage, editable=editable,
         problems=funding.approval_problems(plan, [r.line for r in result.lines]) if editable else [],
         plan_form=(plan_form or PlanForm(formdata=None, pool=plan.pool, title=plan.title)) if editable else None,
-        action_form=ActionForm(), settings_words=funding.settings_words(result.settings),
+        action_form=ActionForm(), settings_words=result.settings_text,
         reward_list=funding.reward_list(plan) if editable else None)
 
 
@@ -137,10 +146,13 @@ def funding_edit(plan_id):
 @role_required(Role.OFFICER)
 def funding_candidates(plan_id):
     plan = load_plan(plan_id)
-    ensure(plan.can_manage(current_user) and ActionForm().validate_on_submit())
+    ensure(plan.can_manage(current_user))
+    if not ActionForm().validate_on_submit():
+        return _refused_form(plan)
     added = []
     return run(lambda: added.extend(funding.add_candidates(plan, actor=current_user, now=utcnow())),
-               lambda: _("%(n)s project(s) added; the district grades are up to date.", n=len(added)),
+               lambda: ngettext("%(num)s project added; the district grades are up to date.",
+                                "%(num)s projects added; the district grades are up to date.", len(added)),
                _plan_url(plan_id)) or redirect(_plan_url(plan_id))
 
 
@@ -148,10 +160,13 @@ def funding_candidates(plan_id):
 @role_required(Role.OFFICER)
 def funding_rewards(plan_id):
     plan = load_plan(plan_id)
-    ensure(plan.can_manage(current_user) and ActionForm().validate_on_submit())
+    ensure(plan.can_manage(current_user))
+    if not ActionForm().validate_on_submit():
+        return _refused_form(plan)
     added = []
     return run(lambda: added.extend(funding.add_rewards(plan, actor=current_user, now=utcnow())),
-               lambda: _("%(n)s reward grant(s) added from the commendation list.", n=len(added)),
+               lambda: ngettext("%(num)s reward grant added from the commendation list.",
+                                "%(num)s reward grants added from the commendation list.", len(added)),
                _plan_url(plan_id) + "#rewards") or redirect(_plan_url(plan_id))
 
 
@@ -160,7 +175,9 @@ def funding_rewards(plan_id):
 def funding_reward_remove(grant_id):
     grant = load_grant(grant_id)
     plan_id = grant.plan_id
-    ensure(grant.plan.can_manage(current_user) and ActionForm().validate_on_submit())
+    ensure(grant.plan.can_manage(current_user))
+    if not ActionForm().validate_on_submit():
+        return _refused_form(grant.plan)
     return run(lambda: funding.remove_reward(grant, actor=current_user, now=utcnow()),
                _("The reward grant is taken out of the plan."), _plan_url(plan_id) + "#rewards") or redirect(
         _plan_url(plan_id))
@@ -199,7 +216,9 @@ def funding_pdf(plan_id):
 @role_required(Role.OFFICER)
 def funding_approve(plan_id):
     plan = load_plan(plan_id)
-    ensure(plan.can_manage(current_user) and ActionForm().validate_on_submit())
+    ensure(plan.can_manage(current_user))
+    if not ActionForm().validate_on_submit():
+        return _refused_form(plan)
     return run(lambda: funding.approve(plan, actor=current_user, now=utcnow()),
                _("The funding plan is approved: its amounts and explanations are frozen and its PDF is issued."),
                _plan_url(plan_id)) or redirect(_plan_url(plan_id))
@@ -209,7 +228,9 @@ def funding_approve(plan_id):
 @role_required(Role.OFFICER)
 def funding_publish(plan_id):
     plan = load_plan(plan_id)
-    ensure(plan.can_manage(current_user) and ActionForm().validate_on_submit())
+    ensure(plan.can_manage(current_user))
+    if not ActionForm().validate_on_submit():
+        return _refused_form(plan)
     return run(lambda: funding.publish(plan, actor=current_user, now=utcnow()),
                _("The funding plan is published on the notice board (资金安排公告)."),
                _plan_url(plan_id)) or redirect(_plan_url(plan_id))
@@ -252,6 +273,8 @@ def funding_line(line_id):
 def funding_line_remove(line_id):
     line = load_line(line_id)
     plan_id = line.plan_id
-    ensure(line.plan.can_manage(current_user) and ActionForm().validate_on_submit())
+    ensure(line.plan.can_manage(current_user))
+    if not ActionForm().validate_on_submit():
+        return _refused_form(line.plan)
     return run(lambda: funding.remove_line(line, actor=current_user, now=utcnow()),
                _("The project is taken out of the plan."), _plan_url(plan_id)) or redirect(_plan_url(plan_id))

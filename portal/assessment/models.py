@@ -27,12 +27,19 @@ from portal.projects.models import ServiceProject
 SCORE = sa.Numeric(5, 2)
 
 
-def _city_officer(user, bureau: Organisation) -> bool:
-    """Officers of the city bureau itself manage the yearly assessment, commendations and the funding plan."""
+def is_city_officer(user) -> bool:
+    """An officer of a city bureau: who runs the yearly assessment, commendations and the funding plan."""
     from portal.permissions import Role
 
-    return (getattr(user, "is_authenticated", False) and user.role == Role.OFFICER
-            and user.organisation_id == bureau.id and bureau.is_city_bureau)
+    if not getattr(user, "is_authenticated", False) or user.role != Role.OFFICER:
+        return False
+    organisation = user.organisation
+    return organisation is not None and organisation.is_city_bureau
+
+
+def _city_officer(user, bureau: Organisation) -> bool:
+    """Officers of the city bureau itself manage the yearly assessment, commendations and the funding plan."""
+    return is_city_officer(user) and user.organisation_id == bureau.id
 
 
 class SubjectKind(StrEnum):
@@ -144,6 +151,7 @@ class Level(StrEnum):
 
 LEVEL_LABELS = {Level.FIRST: _l("First class (一等)"), Level.SECOND: _l("Second class (二等)"),
                 Level.THIRD: _l("Third class (三等)")}
+LEVEL_NAMES_CN = {Level.FIRST: "一等", Level.SECOND: "二等", Level.THIRD: "三等"}  # the documents' words
 
 
 class CommendationList(TimestampMixin, db.Model):
@@ -221,6 +229,7 @@ class PublicComment(db.Model):
     name: Mapped[str] = mapped_column(sa.String(100), nullable=False)
     contact: Mapped[str] = mapped_column(sa.String(200), nullable=False)
     text: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    ip: Mapped[str] = mapped_column(sa.String(45), nullable=False, default="", server_default="")  # throttling
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     response: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -262,6 +271,8 @@ class FundingPlan(TimestampMixin, db.Model):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("notices.id"))
     document_id: Mapped[int | None] = mapped_column(sa.ForeignKey("generated_documents.id"))  # the approved PDF
+    # The tilt settings in words as they were at approval (the notice, the exports and the PDF show these).
+    frozen_settings: Mapped[str] = mapped_column(sa.Text, nullable=False, default="", server_default="")
 
     bureau: Mapped[Organisation] = relationship()
     notice: Mapped[Notice | None] = relationship()
@@ -302,6 +313,8 @@ class FundingLine(db.Model):
     amount: Mapped[Decimal | None] = mapped_column(Money)  # frozen at approval
     untilted_amount: Mapped[Decimal | None] = mapped_column(Money)  # the same pool without tilts, frozen
     explanation: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")  # frozen at approval
+    # JSON frozen at approval: {"tilts": [[label, share], ...], "tilt_total": "0.3", "weight": "104"}
+    frozen_tilts: Mapped[str] = mapped_column(sa.Text, nullable=False, default="", server_default="")
 
     plan: Mapped[FundingPlan] = relationship(back_populates="lines")
     project: Mapped[ServiceProject] = relationship()

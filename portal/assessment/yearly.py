@@ -31,10 +31,15 @@ from sqlalchemy.orm import selectinload
 
 from portal import audit
 from portal.accounts.models import BureauLevel, Organisation, OrgKind, OrgStatus
-from portal.accounts.services import active_users
 from portal.assessment import rules
-from portal.assessment.common import city_bureau_ids, in_year
-from portal.assessment.models import Assessment, AssessmentIndicator, AssessmentStatus, SubjectKind
+from portal.assessment.common import FIRST_YEAR, city_bureau_ids, in_year, shown, users_with_role
+from portal.assessment.models import (
+    Assessment,
+    AssessmentIndicator,
+    AssessmentStatus,
+    SubjectKind,
+    is_city_officer,
+)
 from portal.contracts import services as contract_services
 from portal.contracts.models import Contract, ContractStatus
 from portal.errors import Conflict, DomainError, NotAllowed
@@ -50,7 +55,6 @@ from portal.tenders.models import Tender
 from portal.tenders.rules import local_date
 
 ENTERED = "entered"  # the code of an indicator the city officer scores
-FIRST_YEAR = 2000
 NAME_MAX = 200
 NOTE_MAX = 1000
 MAX_INDICATORS = 20
@@ -106,10 +110,6 @@ def _yuan(amount) -> str:
     return f"{Decimal(amount):,.2f}元"
 
 
-def _shown(value) -> str:
-    return f"{Decimal(value):.2f}"
-
-
 def contract_source(contract: Contract, note: str = "") -> tuple[str, str]:
     return (f"{contract.reference} {contract.title}" + (f"（{note}）" if note else ""),
             contract_services.contract_link(contract))
@@ -159,7 +159,7 @@ def poor_village_share(scope: Scope) -> Figure:
     if not contracts:
         return Figure("本年度未签订合同", points, "本年度未签订服务合同，无资金可计，得0分。", [])
     return Figure(
-        f"{_shown(points)}%（贫困村项目 {_yuan(part)} / 全部合同 {_yuan(whole)}）", points,
+        f"{shown(points)}%（贫困村项目 {_yuan(part)} / 全部合同 {_yuan(whole)}）", points,
         f"得分 = 服务对象为贫困村的项目的合同金额 ÷ 本年度签订的全部合同金额 × 100（四舍五入保留两位小数）。"
         f"本年度签订合同{len(contracts)}份，其中贫困村项目{len(poor)}份。",
         [contract_source(c, f"贫困村项目，{_yuan(c.amount)}" if c.tender.project.poor_village else _yuan(c.amount))
@@ -182,13 +182,13 @@ def projects_and_contracts(scope: Scope) -> Figure:
 
 
 def _review_mean(reviews: Sequence[Review], whose: str) -> Figure:
-    sources = [(f"{r.title}（{r.contract.reference}）：{_shown(r.score)}分，{GRADE_NAMES[r.grade]}", f"/reviews/{r.id}")
+    sources = [(f"{r.title}（{r.contract.reference}）：{shown(r.score)}分，{GRADE_NAMES[r.grade]}", f"/reviews/{r.id}")
                for r in reviews]
     if not reviews:
         return Figure("本年度无已评定的绩效评估", Decimal("0.00"),
                       f"{whose}本年度没有评定的绩效评估，得0分（可在编辑时将本指标权重调为0并分配给其他指标）。", [])
     mean = mean_score(Fraction(r.score) for r in reviews)
-    return Figure(f"平均{_shown(mean)}分（{len(reviews)}次评估）", mean,
+    return Figure(f"平均{shown(mean)}分（{len(reviews)}次评估）", mean,
                   f"得分 = {whose}本年度评定的{len(reviews)}次绩效评估得分的算术平均值（四舍五入保留两位小数）。",
                   sources)
 
@@ -329,8 +329,7 @@ _COMPUTED = {(kind, spec.code): spec for kind, specs in INDICATORS.items() for s
 
 def can_run(user) -> bool:
     """The yearly assessment is run by the officers of a city bureau (for the bureaus under it and the NGOs)."""
-    return (getattr(user, "is_authenticated", False) and user.role == Role.OFFICER
-            and user.organisation is not None and user.organisation.is_city_bureau)
+    return is_city_officer(user)
 
 
 def _require_manager(assessment: Assessment, actor) -> None:
@@ -553,7 +552,7 @@ def problems(assessment: Assessment) -> list[str]:
     for code in rules.assessment_problems(_scored(assessment)):
         if code == "weights_total":
             messages.append(str(_l("The weights add up to %(total)s; they must add up to 100.",
-                                   total=_shown(weight_total(assessment)))))
+                                   total=shown(weight_total(assessment)))))
         elif code == "weight_negative":
             messages.append(str(_l("A weight cannot be negative.")))
         elif code == "points_missing":
@@ -583,7 +582,7 @@ def weighted_points(indicator: AssessmentIndicator) -> Decimal | None:
 def subject_users(assessment: Assessment) -> list:
     """Who is told: the district bureau's officers, or the NGO's users."""
     role = Role.OFFICER if assessment.kind == SubjectKind.BUREAU else Role.SUPPLIER
-    return [u for u in active_users([assessment.organisation_id]) if u.role == role]
+    return users_with_role([assessment.organisation_id], role)
 
 
 def assessment_link(assessment: Assessment) -> str:
@@ -615,7 +614,7 @@ def confirm(assessment: Assessment, *, actor, now: datetime) -> Assessment:
                                      zip(_snapshot(assessment), assessment.indicators, strict=True)]})
     notify_many(subject_users(assessment), "assessment_confirmed", {
         "year": assessment.year, "subject": assessment.organisation.name, "city": assessment.city.name,
-        "score": _shown(score), "grade": GRADE_LABELS[grade]}, link=assessment_link(assessment), now=now)
+        "score": shown(score), "grade": GRADE_LABELS[grade]}, link=assessment_link(assessment), now=now)
     return assessment
 
 

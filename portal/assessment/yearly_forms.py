@@ -58,8 +58,9 @@ class IndicatorsForm(FlaskForm):
             if row.is_blank():
                 continue
             ident = row.id.data or ""
-            # An id that is not a number is no indicator of this assessment: the service refuses it.
-            number = int(ident) if ident.isdigit() else (-1 if ident else None)
+            # An id that is not an ASCII number ("²" is a digit to str.isdigit but no int) is no indicator of this
+            # assessment: the service refuses it.
+            number = int(ident) if ident.isascii() and ident.isdigit() else (-1 if ident else None)
             values.append({"id": number, "name": row.name.data or "",
                            "weight": row.weight.data or "", "points": row.points.data or "",
                            "note": row.note.data or "", "remove": bool(row.remove.data)})

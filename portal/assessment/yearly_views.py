@@ -144,7 +144,10 @@ def yearly_edit(assessment_id):
 @role_required(Role.OFFICER)
 def yearly_refresh(assessment_id):
     assessment = load_assessment(assessment_id)
-    ensure(assessment.can_manage(current_user) and ActionForm().validate_on_submit())
+    ensure(assessment.can_manage(current_user))
+    if not ActionForm().validate_on_submit():
+        flash(_("The form could not be sent (it may have expired): reload the page and try again."), "danger")
+        return _detail_page(assessment, 400)
     return run(lambda: yearly.refresh(assessment, actor=current_user, now=utcnow()),
                _("The figures are computed afresh from the records."),
                _detail(assessment_id)) or redirect(_detail(assessment_id))
@@ -154,7 +157,10 @@ def yearly_refresh(assessment_id):
 @role_required(Role.OFFICER)
 def yearly_confirm(assessment_id):
     assessment = load_assessment(assessment_id)
-    ensure(assessment.can_manage(current_user) and ActionForm().validate_on_submit())
+    ensure(assessment.can_manage(current_user))
+    if not ActionForm().validate_on_submit():
+        flash(_("The form could not be sent (it may have expired): reload the page and try again."), "danger")
+        return _detail_page(assessment, 400)
     return run(lambda: yearly.confirm(assessment, actor=current_user, now=utcnow()),
                lambda: _("The assessment is confirmed: %(score)s points, %(grade)s.", score=assessment.score,
                          grade=GRADE_LABELS[assessment.grade]),

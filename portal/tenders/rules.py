@@ -68,14 +68,19 @@ REGION_TERMS = (
 )
 AWARD_TERMS = ("获奖", "奖项", "荣誉", "表彰", "称号", "业绩", "award", "honour", "honor", "performance record")
 INDUSTRY_AWARD_TERMS = ("行业内获奖", "行业奖", "系统内表彰", "industry award")
+# The honours the commendation certificates print (copied from portal/assessment/commendations.py HONOUR_CN: the
+# tenders never import the assessment).
+HONOUR_NAMES = ("优秀社会工作服务机构", "优秀社会工作服务项目", "社会工作服务先进单位")
 # The portal's own outcomes, which belong to fund allocation (issue 8): found before a region is looked for, so
-# that "上年度获市级表彰" is named for what it is. Words of lawful criteria (需求评估, 服务方案优秀的得10分) are
-# not here.
+# that "上年度获市级表彰" is named for what it is. Words of lawful criteria (需求评估, 服务方案优秀的得10分,
+# 根据需求评估结果制定个案计划) are not here: 评估结果 is an outcome only after 绩效/项目/履约.
 COMMENDATION_TERMS = (
-    "年度考核", "考核等次", "考核等级", "考核结果", "考核为优秀", "评估等次", "评估等级", "评估为优秀", "评估结果为",
-    "绩效评估结果", "项目评估结果", "履约评估结果", "表彰名单", "表彰奖励", "奖补", "资金倾斜", "倾斜资金",
+    "年度考核", "考核等次", "考核等级", "考核结果", "考核为优秀", "评估等次", "评估等级", "评估为优秀",
+    "评估结果为优秀", "评估结果为良好", "评估均为", "评估得分", "绩效评估结果", "项目评估结果", "履约评估结果",
+    "表彰名单", "表彰奖励", "获评", "评为优秀", "评为先进", "评为示范", "奖补", "资金倾斜", "倾斜资金",
+    *HONOUR_NAMES,
     "yearly assessment", "annual assessment", "assessment grade", "assessment result", "review grade",
-    "review result", "funding tilt", "reward grant",
+    "review result", "review score", "funding tilt", "reward grant",
 )
 YEAR_TERMS = ("年度", "去年", "annual", "yearly", "last year")  # a year's 表彰 is the commendation list
 # The bidder having been commended (获/受/被…表彰), not a service that commends volunteers (志愿者表彰机制).

@@ -164,6 +164,11 @@ def reason(name: str, description: str = "", factor=FactorType.OTHER):
     ("Commended organisations", "an organisation commended last year gets 5 points"),
     ("Review grade", "a review grade of at least good earns 2 points"),
     ("Funding", "projects with a funding tilt earn 2 points"),
+    ("机构荣誉", "获评优秀社会工作服务机构的得5分"),
+    ("先进单位", "被民政部门评为先进单位的加5分"),
+    ("项目业绩", "近三年承接项目末期评估均为优秀的得10分"),
+    ("以往绩效", "以往项目绩效评估得分90分以上"),
+    ("荣誉", "优秀社会工作服务项目加3分"),
 ])
 def test_commendations_grades_and_tilts_written_as_free_text_are_refused(name, description):
     assert reason(name, description) == FactorType.COMMENDATION
@@ -192,6 +197,7 @@ def test_regional_awards_keep_their_own_refusal():
     "服务方案的针对性和可行性", "需求评估与服务对象参与", "项目绩效评估方案", "年度服务计划",
     "服务方案优秀的得10分，良好的得6分", "对需求评估结果的回应", "项目团队的专业资质（持证社工人数）",
     "志愿者激励与表彰机制", "年度志愿者表彰活动安排",  # the service commends volunteers: not the bidder commended
+    "根据需求评估结果为服务对象制定个案计划",  # 评估结果 of the needs assessment, not of a past performance
 ])
 def test_lawful_words_are_not_taken_for_commendations(name):
     assert reason(name) is None

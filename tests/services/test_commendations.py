@@ -541,3 +541,33 @@ def test_two_officers_withdrawing_one_entry_at_once_withdraw_it_once(app, city_b
     outcomes = run_concurrently(app, [attempt(officer.id), attempt(second.id)])
     assert outcomes.count("ok") == 1 and all(o == "ok" or isinstance(o, Conflict) for o in outcomes), outcomes
     assert len(audited("commendation.withdrawn")) == 1
+
+
+def test_comments_are_throttled_per_address_and_list_and_day(city_bureau, ngo, officer):
+    lst = publicised_list(city_bureau, officer, [ngo.key], at=PUBLICISED_AT)
+    text = "该机构年度内曾有服务对象投诉未处理，请核实。"
+
+    def send(at, ip="198.51.100.7"):
+        made = commendations.add_public_comment(lst, name="李四", contact="13800000000", text=text, now=at, ip=ip)
+        db.session.commit()
+        return made
+
+    for _n in range(commendations.COMMENTS_PER_IP_PER_DAY):
+        assert send(bj("2026-10-09", "23:00")).ip == "198.51.100.7"
+    with pytest.raises(commendations.TooManyComments, match="already sent 5 comments on this list today") as refused:
+        send(bj("2026-10-09", "23:59"))
+    assert refused.value.status_code == 429
+    send(bj("2026-10-09", "23:59"), ip="198.51.100.8")  # another address
+    send(bj("2026-10-10", "00:00"))  # the next Beijing day
+    assert db.session.scalar(sa.select(sa.func.count(PublicComment.id))) == 7
+
+
+def test_the_comment_window_is_read_from_the_locked_row(city_bureau, ngo, officer):
+    """A stale copy of the list (publicised in memory, closed meanwhile) does not let a comment in."""
+    lst = publicised_list(city_bureau, officer, [ngo.key], at=PUBLICISED_AT)
+    db.session.execute(sa.update(CommendationList).where(CommendationList.id == lst.id)
+                       .values(publicity_ends_on=date(2026, 10, 8)).execution_options(synchronize_session=False))
+    assert lst.publicity_ends_on == LAST_DAY  # the copy in memory still says the 13th
+    with pytest.raises(DomainError, match="which ended on 2026-10-08"):
+        commendations.add_public_comment(lst, name="李四", contact="13800000000",
+                                         text="该机构年度内曾有服务对象投诉未处理，请核实。", now=bj("2026-10-09"))

@@ -5,6 +5,7 @@ explanation of each line checked against its numbers, reward grants from the con
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -13,11 +14,14 @@ from fractions import Fraction
 
 import pytest
 import sqlalchemy as sa
+from openpyxl import load_workbook
 
 from portal.accounts.models import OrgKind
 from portal.assessment import funding, funding_export
 from portal.assessment.models import (
+    Assessment,
     AssessmentStatus,
+    Commendation,
     FundingLine,
     FundingPlan,
     ListStatus,
@@ -692,3 +696,154 @@ def test_two_plans_of_one_year_created_at_once_make_one(app, officer, city_burea
     assert sorted(type(o).__name__ if o != "ok" else o for o in outcomes) == ["Conflict", "ok"], outcomes
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count(FundingPlan.id))) == 1
+
+
+# --- Frozen at approval (issue 8 fixes) ------------------------------------------------------------------------------
+
+A_LABELS = ["贫困村+30%", "边远/欠发达地区+20%", "服务贫困户350户+15%", "区县上年度考核优秀+15%"]
+
+
+def test_an_approved_plan_shows_the_tilts_weights_and_settings_it_was_approved_with(plan, officer, world, app,
+                                                                                     now):
+    funding.approve(plan, actor=officer, now=now)
+    db.session.commit()
+    approved_settings = plan.frozen_settings
+    assert approved_settings.startswith("倾斜设置：贫困村+30%")
+    before = app.config["FUNDING_TILTS"]
+    app.config["FUNDING_TILTS"] = TiltSettings(poor_village=Decimal("0.90"))
+    try:
+        result = funding.compute(plan)
+        rows = by_key(result, world)
+        assert rows["A"].tilt_labels == A_LABELS
+        assert (rows["A"].tilt_total, rows["A"].weight) == (Decimal("0.80"), Decimal("126"))
+        assert (rows["D"].tilt_labels, rows["D"].weight) == (["贫困村+30%"], Decimal("26"))
+        assert result.settings_text == approved_settings and result.stale
+        body = funding_export.notice_body(result)
+        assert "倾斜因素贫困村+30%、边远/欠发达地区+20%" in body and "权重126，" in body
+        assert "+90%" not in body and approved_settings in body
+        context = funding_export.pdf_context(result)
+        assert context["settings"] == approved_settings
+        assert context["rows"][0]["tilts"] == "、".join(A_LABELS) and context["rows"][0]["weight"] == "126"
+        sheet = load_workbook(io.BytesIO(funding_export.workbook_bytes(result)))["资金安排"]
+        first = [c.value for c in sheet[funding_export.HEADER_ROW + 1]]
+        assert first[5] == "、".join(A_LABELS) and first[6] == "+80%" and first[7] == 126
+        funding.publish(plan, actor=officer, now=now)
+        notice = db.session.get(Notice, plan.notice_id)
+        assert "+90%" not in notice.body and approved_settings in notice.body
+    finally:
+        app.config["FUNDING_TILTS"] = before
+
+
+@pytest.mark.parametrize("damage", ["tilts", "weight", "settings", "amount"])
+def test_publication_is_refused_when_the_frozen_figures_do_not_agree(plan, officer, world, now, damage):
+    funding.approve(plan, actor=officer, now=now)
+    line = line_of(plan, world, "A")
+    if damage == "tilts":
+        line.frozen_tilts = ""
+    elif damage == "weight":
+        line.frozen_tilts = json.dumps(json.loads(line.frozen_tilts) | {"weight": "130"})
+    elif damage == "settings":
+        plan.frozen_settings = ""
+    else:
+        line.amount = line.requested + 1
+    db.session.commit()
+    assert funding.frozen_problems(plan)
+    with pytest.raises(Conflict, match="cannot be published"):
+        funding.publish(plan, actor=officer, now=now)
+    assert plan.status == PlanStatus.APPROVED and plan.notice_id is None
+
+
+def test_approval_brings_the_district_grades_up_to_date(plan, officer, world, city_bureau, now):
+    """An assessment confirmed after the candidates were added counts at approval, audited."""
+    draft = db.session.scalar(sa.select(Assessment).where(Assessment.organisation_id == world["xinzheng"].id,
+                                                          Assessment.year == 2026))
+    draft.status, draft.score, draft.grade, draft.confirmed_at = AssessmentStatus.CONFIRMED, Decimal("92"), \
+        "excellent", now
+    db.session.commit()
+    assert line_of(plan, world, "C").district_grade is None
+    funding.approve(plan, actor=officer, now=now)
+    db.session.commit()
+    line = line_of(plan, world, "C")
+    assert line.district_grade == "excellent"
+    assert "区县上年度考核优秀+15%" in json.loads(line.frozen_tilts)["tilts"][0][0]
+    assert json.loads(audits("funding.district_grades_refreshed")[0].new_values)["district_grades"] == {
+        str(line.id): [None, "excellent"]}
+
+
+def test_a_project_commendation_earns_its_ngo_one_reward_grant(plan, officer, city_bureau, create_org, world, now):
+    ngo = create_org(name="绿洲社工服务中心")
+    listed = commendation_list(city_bureau, 2026, [(ngo, "second", SubjectKind.NGO),
+                                                   (world["zhongmu"], "first", SubjectKind.BUREAU)])
+    db.session.add(Commendation(list_id=listed.id, subject=SubjectKind.PROJECT, organisation_id=ngo.id,
+                                project_id=world["projects"]["A"].id, level="first", rule="project_final_review",
+                                reason="末期效果评估优秀。"))
+    db.session.commit()
+    added = funding.add_rewards(plan, actor=officer, now=now)
+    assert sorted((g.commendation.subject, g.commendation.organisation_id, int(g.amount)) for g in added) == [
+        (SubjectKind.NGO, ngo.id, 30_000), (SubjectKind.PROJECT, ngo.id, 50_000)]
+    assert funding.add_rewards(plan, actor=officer, now=now) == []  # one grant per commendation
+    assert all(g.commendation.subject != SubjectKind.BUREAU for g in plan.rewards)
+
+
+def test_excel_cells_never_hold_a_formula_from_a_title(plan, officer, world, now):
+    world["projects"]["B"].title = '=HYPERLINK("http://evil.example","点击")'
+    world["projects"]["D"].title = "@SUM(A1)"
+    db.session.commit()
+    book = load_workbook(io.BytesIO(funding_export.workbook_bytes(funding.compute(plan))))
+    cells = [c for row in book["资金安排"].iter_rows() for c in row if isinstance(c.value, str)]
+    hyperlink = next(c for c in cells if "HYPERLINK" in c.value)
+    assert hyperlink.value == '=HYPERLINK("http://evil.example","点击")' and hyperlink.data_type == "s"
+    assert hyperlink.quotePrefix
+    at = next(c for c in cells if c.value == "@SUM(A1)")
+    assert at.data_type == "s" and at.quotePrefix
+    assert not [c for sheet in book.worksheets for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+
+
+# --- The settings ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("poor_village=NaN", "poor_village"), ("remote_area=Infinity", "remote_area"),
+    ("households_cap=-inf", "households_cap"), ("poor_village=abc", "poor_village"),
+    ("per_hundred_households=-0.05", "per_hundred_households"), ("remote_area=-0.1", "remote_area"),
+    ("excellent=1.5", "excellent"), ("fail=-2", "fail"), ("good=nan", "good"), ("poor_village", "poor_village"),
+    ("wealth=0.1", "wealth"),
+])
+def test_bad_funding_tilt_settings_stop_the_start_naming_the_key(text, key):
+    from portal.assessment import _tilts
+
+    with pytest.raises(ValueError, match=re.escape(repr(key))):
+        _tilts(text)
+
+
+def test_good_funding_tilt_settings_are_read():
+    from portal.assessment import _tilts
+
+    settings = _tilts("poor_village=0.4, households_cap=0, excellent=1, fail=-1")
+    assert (settings.poor_village, settings.households_cap) == (Decimal("0.4"), Decimal("0"))
+    assert (settings.district["excellent"], settings.district["fail"]) == (Decimal("1"), Decimal("-1"))
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("first=NaN,second=30000,third=10000", "first"), ("first=50000,second=Infinity,third=10000", "second"),
+    ("first=50000,second=30000,third=-1", "third"), ("first=50000,second=3e4.5,third=10000", "second"),
+    ("first=50000,second=30000,third=10000.5", "third"), ("first=50000,second=30000,fourth=1", "fourth"),
+    ("first=50000,second,third=1", "second"),
+])
+def test_bad_reward_grant_settings_stop_the_start_naming_the_key(text, key):
+    from portal.assessment import _rewards
+
+    with pytest.raises(ValueError, match=re.escape(repr(key))):
+        _rewards(text)
+    with pytest.raises(ValueError, match="first, second and third"):
+        _rewards("first=50000,second=30000")
+    assert _rewards("first=5e4,second=30000,third=0")["first"] == Decimal("50000")
+
+
+def test_the_demo_plan_skips_reward_grants_without_a_confirmed_list(officer, city_bureau, now):
+    from portal.seed_funding import funding_stage
+
+    assert funding.reward_list(FundingPlan(bureau_id=city_bureau.id, fiscal_year=2027)) is None
+    plan = funding_stage(city_bureau, officer, now)
+    db.session.commit()
+    assert plan.status == PlanStatus.PUBLISHED and plan.rewards == [] and plan.lines

@@ -173,7 +173,7 @@ def test_anyone_comments_during_the_publicity_with_a_csrf_token_and_is_never_sho
     as_user(client, officer)
     page = text(client.get(detail_url(lst)))
     assert CONTACT in page and "王五" in page and "Not answered yet." not in page  # the form is there instead
-    assert "1 comment(s) still need an answer" in page
+    assert "1 comment still needs an answer" in page
 
 
 def test_the_officer_answers_withdraws_and_confirms_then_certificates_are_public(client, city_bureau, create_user,
@@ -259,3 +259,21 @@ def test_pages_do_not_grow_queries_with_entries_or_candidates(client, city_burea
     one = queries_for(client, "/assessment/commendations")
     draft_list(city_bureau, officer, [], year=2021, at=START)
     assert queries_for(client, "/assessment/commendations") == one
+
+
+def test_one_address_sends_at_most_five_comments_a_day_on_a_list(client, city_bureau, officer, ngo, clock):
+    lst = publicised_list(city_bureau, officer, [ngo.key], at=START)
+    anonymous_in_english(client)
+    data = {"name": "王五", "contact": CONTACT, "text": "该机构负责人系评审专家亲属，请核实。"}
+    clock.move_to(bj("2026-10-09", "09:00"))
+    for _n in range(commendations.COMMENTS_PER_IP_PER_DAY):
+        assert post(client, f"{public_url(lst)}/comments", public_url(lst), **data).status_code == 302
+    refused = post(client, f"{public_url(lst)}/comments", public_url(lst), **data)
+    assert refused.status_code == 429 and "already sent 5 comments on this list today" in text(refused)
+    other = client.post(f"{public_url(lst)}/comments", environ_base={"REMOTE_ADDR": "203.0.113.9"},
+                        data={"csrf_token": csrf_token(client, public_url(lst))} | data)
+    assert other.status_code == 302  # another address
+    clock.move_to(bj("2026-10-10", "09:00"))  # the next day
+    assert post(client, f"{public_url(lst)}/comments", public_url(lst), **data).status_code == 302
+    ips = db.session.scalars(sa.select(PublicComment.ip)).all()
+    assert len(ips) == 7 and set(ips) == {"127.0.0.1", "203.0.113.9"}

@@ -336,3 +336,34 @@ def test_the_plan_page_runs_the_same_queries_however_many_lines(client, people, 
     funding.create_plan(city_bureau, fiscal_year=2028, pool=1, actor=people["officer"], now=AT)
     db.session.commit()
     assert queries_for(client, "/assessment/funding") == index
+
+
+def test_the_counts_of_what_was_added_are_said_in_the_plural_that_fits(client, people, plan, city_bureau,
+                                                                      create_org):
+    as_user(client, people["officer"])
+    project(city_bureau, "新增项目", budget=10_000, base_priority=10)
+    assert "1 project added; the district grades are up to date." in text(
+        client.get(post(client, url(plan, "candidates")).location))
+    assert "0 projects added; the district grades are up to date." in text(
+        client.get(post(client, url(plan, "candidates")).location))
+    commendation_list(city_bureau, 2026, [(create_org(name="阳光社工服务中心"), "second", SubjectKind.NGO),
+                                          (create_org(name="同心社工事务所"), "third", SubjectKind.NGO)])
+    assert "2 reward grants added from the commendation list." in text(
+        client.get(post(client, url(plan, "rewards")).location))
+
+
+def test_a_plan_action_with_a_bad_form_is_a_bad_request_after_the_permission_check(client, people, plan, app,
+                                                                                     monkeypatch):
+    line = funding.plan_lines(plan)[0]
+    as_user(client, people["officer"])
+    assert client.post(url(plan, "approve"), data={"csrf_token": "forged"}).status_code == 400  # the app's check
+    # Behind the app-wide check, the view's own form check: a 400 with a word, never a 403.
+    monkeypatch.setitem(app.config, "WTF_CSRF_CHECK_DEFAULT", False)
+    for path in (url(plan, "candidates"), url(plan, "rewards"), url(plan, "approve"), url(plan, "publish"),
+                 f"/assessment/funding/lines/{line.id}/remove"):
+        response = client.post(path, data={"csrf_token": "forged"})
+        assert response.status_code == 400, path
+        assert "The form could not be sent (it may have expired)" in text(response)
+    assert plan.status == PlanStatus.DRAFT and len(funding.plan_lines(plan)) == 2
+    as_user(client, people["district"])  # no permission: refused before the form is read
+    assert client.post(url(plan, "approve"), data={}).status_code == 403

@@ -158,6 +158,7 @@ def test_who_may_see_and_change_an_assessment(app, client, login_as, city_office
     bureau, ngo = assessment_of(district), assessment_of(seeded["ngo_user"].organisation)
     district_officer = create_user("officer", organisation_id=district.id)
     other_ngo_user = create_user("supplier")
+    other_ngo_user.locale = "en"  # the page's wording is read in English
     admin = create_user("admin", organisation_id=None)
     evaluator = create_user("evaluator")
     detail = f"/assessment/yearly/{bureau.id}"
@@ -220,6 +221,7 @@ def test_the_year_selector_and_a_year_out_of_range(client, login_as, city_office
 
 def test_the_criteria_form_offers_no_banned_factor(client, login_as, create_user):
     officer = create_user("officer")
+    officer.locale = "en"  # the page's wording is read in English
     project = ServiceProject(bureau_id=officer.organisation_id, title="留守儿童关爱服务", plan="left_behind_children",
                              status=ProjectStatus.READY, fiscal_year=2026, budget=Decimal("800000"),
                              duration_months=12, needs_survey="走访 12 个行政村")
@@ -231,3 +233,30 @@ def test_the_criteria_form_offers_no_banned_factor(client, login_as, create_user
                              .split("</select>")[0]))
     assert offered == {"service_plan", "team", "experience", "management", "resources", "other"}
     assert "move funding, never bid points" in form
+
+
+def test_a_crafted_indicator_id_is_refused_not_a_server_error(client, login_as, city_officer, district):
+    """"²" is a digit to str.isdigit but no int: the row is no indicator of the assessment."""
+    login_as(city_officer)
+    create_drafts(client)
+    assessment = assessment_of(district)
+    edit_url = f"/assessment/yearly/{assessment.id}/edit"
+    for crafted in ("²", "١٢", "-3"):
+        response = post(client, edit_url, edit_data(assessment, **{"rows-0-id": crafted}), page=edit_url)
+        assert response.status_code == 422, crafted
+
+
+def test_a_refresh_or_confirmation_without_a_valid_form_is_a_bad_request(client, login_as, city_officer, district,
+                                                                         create_user, app, monkeypatch):
+    login_as(city_officer)
+    create_drafts(client)
+    assessment = assessment_of(district)
+    # Behind the app-wide CSRF check, the view's own form check: a 400 with a word, never a 403.
+    monkeypatch.setitem(app.config, "WTF_CSRF_CHECK_DEFAULT", False)
+    for action in ("refresh", "confirm"):
+        response = client.post(f"/assessment/yearly/{assessment.id}/{action}", data={"csrf_token": "forged"})
+        assert response.status_code == 400
+        assert "The form could not be sent (it may have expired)" in text(response)
+    assert assessment_of(district).status == AssessmentStatus.DRAFT
+    as_user(client, create_user("supplier"))  # no permission: refused before the form is read
+    assert client.post(f"/assessment/yearly/{assessment.id}/refresh", data={}).status_code == 403
