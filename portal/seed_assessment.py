@@ -17,26 +17,19 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from portal.accounts.models import Organisation, User
+from portal.accounts.models import Organisation
 from portal.assessment import commendations, yearly
 from portal.assessment.models import Assessment, AssessmentStatus, CommendationList, Level, SubjectKind
 from portal.assessment.rules import PUBLICITY_WORKING_DAYS
-from portal.calendar import CalendarYearMissing, load_calendar
+from portal.calendar import load_calendar
 from portal.extensions import db
+from portal.seed_support import NotYet, demo_user, run_stages
 from portal.tenders.rules import beijing_instant, local_date
 
 # The entered work-report points of each district (by name): a spread over the grades for the demo.
 DISTRICT_POINTS = {"中原区民政局": "93", "二七区民政局": "84", "金水区民政局": "72", "登封市民政局": "66",
                    "中牟县民政局": "55"}
 NGO_ENTERED_POINTS = "90"
-
-
-class _NotYet(Exception):
-    """A stage's steps would fall after the present: leave the stage out."""
-
-
-def _user(username: str) -> User | None:
-    return db.session.scalar(sa.select(User).where(User.username == username))
 
 
 def _rows(assessment: Assessment) -> list[dict]:
@@ -64,18 +57,17 @@ def _rows(assessment: Assessment) -> list[dict]:
 
 def seed_assessment(now: datetime) -> int:
     """Run the demo assessment stages that are missing; return how many created something."""
-    officer = _user("officer")
+    officer = demo_user("officer")
     if officer is None or not officer.organisation.is_city_bureau:
         return 0
     city: Organisation = officer.organisation
     calendar = load_calendar()
     year = local_date(now).year
-    created = 0
 
     def at(day, hour: int = 10) -> datetime:
         moment = beijing_instant(day, time(hour))
         if moment >= now:
-            raise _NotYet
+            raise NotYet
         return moment
 
     # The 公示 must have ended before the present: start it so that its 5th working day is two working days ago.
@@ -120,12 +112,4 @@ def seed_assessment(now: datetime) -> int:
 
     from portal.seed_funding import funding_stage
 
-    for build in (assessment_stage, commendation_stage, lambda: funding_stage(city, officer, now)):
-        try:
-            with db.session.begin_nested():
-                if build():
-                    created += 1
-        except (CalendarYearMissing, _NotYet):
-            pass  # a year without a holiday calendar, or steps after the present: leave this stage out
-    db.session.flush()
-    return created
+    return run_stages((assessment_stage, commendation_stage, lambda: funding_stage(city, officer, now)))

@@ -18,13 +18,14 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.calendar import CalendarYearMissing, load_calendar
+from portal.calendar import load_calendar
 from portal.contracts import amendments, delivery, payments, rules
 from portal.contracts import services as contracts
 from portal.contracts.models import Gate
 from portal.evaluation import award as awards
 from portal.extensions import db
 from portal.permissions import Role
+from portal.seed_support import NotYet, demo_user, run_stages
 from portal.tenders.models import Tender
 from portal.tenders.rules import beijing_instant, local_date
 
@@ -34,14 +35,6 @@ THREE_YEAR_SCHEDULE = [(Decimal("20"), Gate.SIGNING, "合同签订后"),
                        (Decimal("25"), Gate.REVIEW, "第一年度评估合格后"),
                        (Decimal("25"), Gate.REVIEW, "第二年度评估合格后"),
                        (Decimal("30"), Gate.ACCEPTANCE, "项目终期验收合格后")]
-
-
-class _NotYet(Exception):
-    """A stage's steps would fall after the present: leave the stage out."""
-
-
-def _user(username: str) -> User | None:
-    return db.session.scalar(sa.select(User).where(User.username == username))
 
 
 def _award_of(title_suffix: str, method: str):
@@ -75,27 +68,17 @@ def _pay_signing_installment(contract, officer: User, at: datetime) -> None:
 
 def seed_contracts(now: datetime) -> int:
     """Create the demo contracts that are missing; return how many were created."""
-    officer = _user("officer")
+    officer = demo_user("officer")
     if officer is None:
         return 0
     calendar = load_calendar()
-    created = 0
 
     def start_after(award) -> datetime:
         """10:00 Beijing on the first working day after the award's challenge window: when drafting may begin."""
         at = beijing_instant(calendar.next_working_day(award.challenge_last_day), time(10))
         if at + timedelta(days=10) >= now:
-            raise _NotYet
+            raise NotYet
         return at
-
-    def stage(build) -> None:
-        nonlocal created
-        try:
-            with db.session.begin_nested():
-                if build():
-                    created += 1
-        except (CalendarYearMissing, _NotYet):
-            pass  # a year without a holiday calendar, or steps after the present: leave this stage out
 
     def draft_only():
         award = _award_of("（已成交）", "negotiation")
@@ -146,10 +129,7 @@ def seed_contracts(now: datetime) -> int:
         amendments.confirm_amendment(proposed, actor=ngo_user, now=amended_at + timedelta(days=1))  # the NGO agrees
         return contract
 
-    for build in (draft_only, one_year, three_years):
-        stage(build)
-    db.session.flush()
-    return created
+    return run_stages((draft_only, one_year, three_years))
 
 
 def _with_added(contract, added: Decimal) -> dict[int, Decimal]:

@@ -21,13 +21,14 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from portal.accounts.models import Organisation, User
-from portal.calendar import CalendarYearMissing, load_calendar
+from portal.calendar import load_calendar
 from portal.evaluation import award, results, scoring
 from portal.evaluation import committee as committees
 from portal.evaluation.models import Committee, MemberStatus
 from portal.extensions import db
 from portal.projects.models import ServiceProject
-from portal.seed_procurement import _bid, _publish, _tender, _user
+from portal.seed_procurement import _bid, _publish, _tender
+from portal.seed_support import NotYet, demo_user, run_stages
 from portal.tenders import bidding, rules, services
 from portal.tenders.models import Method, Tender
 from portal.tenders.rules import beijing_instant
@@ -37,13 +38,9 @@ HOUR = timedelta(hours=1)
 SHARES = (Decimal("0.90"), Decimal("0.80"), Decimal("0.85"), Decimal("0.75"))
 
 
-class _NotYet(Exception):
-    """A stage's steps would fall after the present: leave the stage out."""
-
-
 def _check_past(at: datetime, now: datetime) -> None:
     if at >= now:
-        raise _NotYet
+        raise NotYet
 
 
 def _points(weight: int, member: int, bidder: int) -> Decimal:
@@ -127,24 +124,14 @@ def _past(calendar, today: date, working_days: int) -> datetime:
 def seed_evaluation(now: datetime) -> int:
     """Create the demo evaluation stages that are missing; return how many tenders were changed or created."""
     city = db.session.scalar(sa.select(Organisation).where(Organisation.name == "郑州市民政局"))
-    officer, officer2 = _user("officer"), _user("officer2")
-    ngos = [_user(f"ngo{i}") for i in (1, 2, 3)]
+    officer, officer2 = demo_user("officer"), demo_user("officer2")
+    ngos = [demo_user(f"ngo{i}") for i in (1, 2, 3)]
     if city is None or officer is None or officer2 is None or None in ngos:
         return 0
     calendar = load_calendar()
     today = rules.local_date(now)
     projects = {p.title: p for p in db.session.scalars(sa.select(ServiceProject).where(
         ServiceProject.bureau_id == city.id))}
-    done = 0
-
-    def stage(build) -> None:
-        nonlocal done
-        try:
-            with db.session.begin_nested():
-                if build():
-                    done += 1
-        except (CalendarYearMissing, _NotYet):
-            pass  # a year without a holiday calendar, or steps after the present: leave this stage out
 
     def under_evaluation():
         tender = db.session.scalar(sa.select(Tender).where(Tender.title.endswith("（已开标）")))
@@ -234,8 +221,5 @@ def seed_evaluation(now: datetime) -> int:
         award.confirm_award(tender, actor=officer, now=approved_at + timedelta(days=1))
         return tender
 
-    for build in (under_evaluation, awarded_open, awarded_invited, challenged, challenge_filed, awarded_negotiation,
-                  awarded_single_source):
-        stage(build)
-    db.session.flush()
-    return done
+    return run_stages((under_evaluation, awarded_open, awarded_invited, challenged, challenge_filed,
+                       awarded_negotiation, awarded_single_source))

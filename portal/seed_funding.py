@@ -19,6 +19,7 @@ from portal.assessment import funding
 from portal.assessment.models import FundingPlan
 from portal.extensions import db
 from portal.projects import services as projects
+from portal.seed_support import demo_user
 from portal.tenders.rules import beijing_instant, local_date
 
 POOL = Decimal("2400000")
@@ -33,10 +34,6 @@ CITY_NEEDS = [
     ("农村留守儿童暑期关爱项目", "left_behind_children", "450000", 65, False, True, 120, "新密市尖山乡"),
     ("慈善社会工作助力增收项目", "charity_poverty", "500000", 50, True, False, 90, "荥阳市高山镇"),
 ]
-
-
-def _user(username: str) -> User | None:
-    return db.session.scalar(sa.select(User).where(User.username == username))
 
 
 def _needs(bureau: Organisation, actor: User, rows, year: int, at: datetime) -> None:
@@ -55,7 +52,7 @@ def funding_stage(city: Organisation, officer: User, now: datetime) -> FundingPl
                                                         FundingPlan.bureau_id == city.id)):
         return None
     start = beijing_instant(local_date(now) - timedelta(days=1), time(9))
-    district_officer = _user("district_officer")
+    district_officer = demo_user("district_officer")
     if district_officer is not None:
         _needs(district_officer.organisation, district_officer, DISTRICT_NEEDS, year, start)
     _needs(city, officer, CITY_NEEDS, year, start + timedelta(minutes=5))

@@ -16,9 +16,10 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from portal.accounts.models import Organisation, User
-from portal.calendar import CalendarYearMissing, load_calendar
+from portal.calendar import load_calendar
 from portal.extensions import db
 from portal.projects.models import ProjectStatus, ServiceProject
+from portal.seed_support import demo_user, run_stages
 from portal.tenders import bidding, rules, services
 from portal.tenders.models import Method, Tender
 from portal.tenders.rules import CriterionSpec, beijing_instant
@@ -61,10 +62,6 @@ def _bid(tender: Tender, user: User, price: str, *, now: datetime) -> None:
         qualification=bidding.Upload(_docx(), "资格证明文件.docx"),
         declarations={code: True for code in bidding.DECLARATIONS})
     bidding.submit_bid(tender, submission, actor=user, now=now)
-
-
-def _user(username: str) -> User:
-    return db.session.scalar(sa.select(User).where(User.username == username))
 
 
 def _project(bureau: Organisation, spec, officer: User, *, now: datetime, ready: bool = True) -> ServiceProject:
@@ -120,23 +117,13 @@ def _past_working_day(calendar, today: date, days_back: int) -> date:
 def seed_procurement(now: datetime) -> int:
     """Create the demo projects and tenders that are missing; return how many tenders were created."""
     city = db.session.scalar(sa.select(Organisation).where(Organisation.name == "郑州市民政局"))
-    officer, officer2 = _user("officer"), _user("officer2")
-    ngos = [_user(f"ngo{i}") for i in (1, 2, 3)]
+    officer, officer2 = demo_user("officer"), demo_user("officer2")
+    ngos = [demo_user(f"ngo{i}") for i in (1, 2, 3)]
     if city is None or officer is None or officer2 is None or None in ngos:
         return 0
     calendar = load_calendar()
     today = rules.local_date(now)
     projects = [_project(city, spec, officer, now=now, ready=i != 4) for i, spec in enumerate(PROJECTS)]
-    created = 0
-
-    def stage(build) -> None:
-        nonlocal created
-        try:
-            with db.session.begin_nested():
-                if build():
-                    created += 1
-        except CalendarYearMissing:
-            pass  # the dates would reach a year without a holiday calendar: leave this stage out
 
     def draft():
         return _tender(projects[0], officer, Method.OPEN, now=now, title="困难老年人关爱服务项目（二期）")
@@ -199,8 +186,5 @@ def seed_procurement(now: datetime) -> int:
             _publish(tender, officer, now=now, calendar=calendar)
         return tender
 
-    for build in (draft, bidding_open, invited, opened("（已开标）", 3), opened("（废标）", 2), single_source,
-                  negotiation):
-        stage(build)
-    db.session.flush()
-    return created
+    return run_stages((draft, bidding_open, invited, opened("（已开标）", 3), opened("（废标）", 2), single_source,
+                  negotiation))

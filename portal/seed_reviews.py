@@ -23,28 +23,21 @@ import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
 from portal.accounts.models import User
-from portal.calendar import CalendarYearMissing, load_calendar
+from portal.calendar import load_calendar
 from portal.contracts.models import Contract, ContractStatus
 from portal.extensions import db
 from portal.permissions import Role
 from portal.reviews import appeals, evidence, grading, planning, rectification, scoring
 from portal.reviews.models import Review, ReviewerKind
 from portal.reviews.rules import ReviewKind, leaves
+from portal.seed_support import NotYet, demo_user, run_stages
 from portal.tenders.rules import beijing_instant, local_date
 
 ASSESSING_ORGANISATION = "河南省社会工作发展研究中心（第三方评估机构）"
 LOW_COMMENT = "服务记录不完整，部分服务未按方案开展，需限期整改。"
 
 
-class _NotYet(Exception):
-    """A stage's steps would fall after the present: leave the stage out."""
-
-
-def _user(username: str) -> User | None:
-    return db.session.scalar(sa.select(User).where(User.username == username))
-
-
-def _ngo_user(contract: Contract) -> User:
+def _ngodemo_user(contract: Contract) -> User:
     return db.session.scalar(sa.select(User).where(User.organisation_id == contract.supplier_id,
                                                    User.role == Role.SUPPLIER).order_by(User.id))
 
@@ -58,7 +51,7 @@ def _experts(review: Review, count: int, *, skip: set[int], at: datetime) -> lis
     """The first ``count`` demo experts without a conflict with the review's NGO."""
     chosen = []
     for number in range(1, 10):
-        expert = _user(f"expert{number}")
+        expert = demo_user(f"expert{number}")
         if expert is None or expert.id in skip or scoring.has_conflict(review, expert, now=at):
             continue
         chosen.append(expert)
@@ -71,7 +64,7 @@ def _run_review(review: Review, officer: User, *, share: Decimal, at: datetime, 
                 kind: str = ReviewerKind.EXPERT, organisation: str = "") -> Review:
     """Assign, start, evidence, score at ``share`` of every maximum, and grade a review over three days from ``at``."""
     contract = review.contract
-    ngo = _ngo_user(contract)
+    ngo = _ngodemo_user(contract)
     reviewers = [scoring.assign_reviewer(review, expert, kind=kind, organisation_name=organisation, actor=officer,
                                          now=at) for expert in experts]
     planning.start_review(review, actor=officer, now=at + timedelta(minutes=10))
@@ -99,7 +92,7 @@ def _run_review(review: Review, officer: User, *, share: Decimal, at: datetime, 
 
 def seed_reviews(now: datetime) -> int:
     """Run the demo reviews that are missing; return how many stages created something."""
-    officer = _user("officer")
+    officer = demo_user("officer")
     if officer is None:
         return 0
     signed = list(db.session.scalars(sa.select(Contract).where(
@@ -107,14 +100,13 @@ def seed_reviews(now: datetime) -> int:
     short = next((c for c in signed if (c.end_date - c.start_date).days < 400), None)
     long = next((c for c in signed if (c.end_date - c.start_date).days >= 400), None)
     calendar = load_calendar()
-    created = 0
 
     def day(contract: Contract, days: int, hour: int = 10) -> datetime:
         """``hour`` Beijing on the first working day at least ``days`` days after the contract's start."""
         moment = beijing_instant(calendar.next_working_day(contract.start_date + timedelta(days=days - 1)),
                                  time(hour))
         if moment + timedelta(days=10) >= now:  # the last step of a stage is 9 days after its start
-            raise _NotYet
+            raise NotYet
         return moment
 
     def needs(contract: Contract | None, share: str, days: int):
@@ -148,7 +140,7 @@ def seed_reviews(now: datetime) -> int:
         review = special(long, "服务质量专项督查", "0.50", 15)
         if review is None:
             return None
-        ngo = _ngo_user(long)
+        ngo = _ngodemo_user(long)
         graded = review.graded_at
         appeal = appeals.file_appeal(review, reasons="督查期间恰逢机构集中开展入户探访，部分纸质服务记录尚未归档，"
                                                      "并非未开展服务，请求重新评分。", actor=ngo,
@@ -168,12 +160,4 @@ def seed_reviews(now: datetime) -> int:
     stages = (lambda: needs(short, "0.95", 8), lambda: needs(long, "0.70", 8),
               lambda: special(short, "第三方专项评估（服务对象满意度）", "0.85", 15, third_party=True),
               failed_then_rectified)
-    for build in stages:
-        try:
-            with db.session.begin_nested():
-                if build():
-                    created += 1
-        except (CalendarYearMissing, _NotYet):
-            pass  # a year without a holiday calendar, or steps after the present: leave this stage out
-    db.session.flush()
-    return created
+    return run_stages(stages)
