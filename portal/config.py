@@ -106,6 +106,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "MAIL_MAX_ATTEMPTS": int(env.get("SMTP_MAX_ATTEMPTS", 12)),
         # Absolute links in e-mails (e.g. https://portal.mca.example.cn); empty leaves links out.
         "PORTAL_BASE_URL": env.get("PORTAL_BASE_URL", "").rstrip("/"),
+        # OCDS open data: the ocid prefix (registered "ocds-xxxxxx-" in production); ocid = prefix + tender reference.
+        "OCDS_PREFIX": env.get("PORTAL_OCDS_PREFIX", "ocds-portal-"),
         # Login lockout: this many failures for one account or one address within the window.
         "LOGIN_MAX_FAILURES": int(env.get("PORTAL_LOGIN_MAX_FAILURES", 5)),
         "LOGIN_FAILURE_WINDOW_SECONDS": int(env.get("PORTAL_LOGIN_WINDOW_SECONDS", 15 * 60)),

@@ -256,6 +256,20 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "public.notices": PUBLIC,
     "public.notice": PUBLIC,
     "public.notice_pdf": PUBLIC,
+    # public: board
+    "public.notices_feed": PUBLIC,  # Atom feed of the newest notices (published notices only)
+    "public.audit_anchors": PUBLIC,  # the daily published audit-chain heads (no audit entry content)
+    # public: ocds
+    "public.ocds_releases": PUBLIC,  # published processes only; no sealed data before opening
+    "public.ocds_process": PUBLIC,  # a published process (a draft or unknown ocid is 404)
+    # public: exports
+    "public.exports": OFFICER | ADMIN,  # the registers' list
+    "public.export_tenders": OFFICER | ADMIN,  # object rule: rows of the bureaus it oversees (_bureau_ids)
+    "public.export_bids": OFFICER | ADMIN,  # object rule: overseen bureaus' bids of opened tenders only
+    "public.export_contracts": OFFICER | ADMIN,  # object rule: contracts.services._visible
+    "public.export_payments": OFFICER | ADMIN,  # object rule: installments of contracts.services._visible
+    "public.export_reviews": OFFICER | ADMIN,  # object rule: reviews of contracts.services._visible
+    "public.export_funding": OFFICER | ADMIN,  # object rule: approved plans' overseen lines; own plans
 }
 
 

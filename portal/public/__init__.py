@@ -1,7 +1,10 @@
-"""What the public sees: the notice board (and, later, open data and dashboards)."""
+"""What the public sees: the notice board with its Atom feed and the audit anchors, OCDS open data; and the
+officers' Excel exports of the registers."""
 
 
 def init_app(app):
-    from portal.public import views
+    # The view modules add their routes to views.bp; ocds_views also brings the `flask ocds` commands.
+    from portal.public import export_views, ocds_views, views  # noqa: F401
 
     app.register_blueprint(views.bp)
+    app.cli.add_command(ocds_views.ocds_cli)

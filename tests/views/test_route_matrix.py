@@ -76,6 +76,7 @@ def world(create_user, create_org, now):
     db.session.add(objection)
     db.session.commit()
     args |= {"tender_id": tender.id, "bid_id": bid.id, "file_id": bid.files[0].id, "objection_id": objection.id}
+    args["ocid"] = "ocds-portal-" + tender.reference  # public: ocds
     # Evaluation: a second tender evaluated and awarded through the services. The world's evaluator chairs a
     # committee of the whole pool; the world's supplier bid (abnormally low, justified), lost and challenged.
     from tests.evaluation_flow import run_evaluation
