@@ -31,3 +31,12 @@ def as_user(client, user):
     if user is not None:
         assert login(client, user.username).status_code == 302
     return client
+
+
+def in_english(*users) -> None:
+    """Show these users' pages and notifications in English (their locale), so tests can read the wording."""
+    from portal.extensions import db
+
+    for user in users:
+        user.locale = "en"
+    db.session.commit()

@@ -22,7 +22,7 @@ from portal.notices import Notice, NoticeKind
 from tests.conftest import PASSWORD, csrf_token
 from tests.contract_builders import signed_contract
 from tests.support.queries import queries_for
-from tests.support.web import as_user, fetch, text
+from tests.support.web import as_user, fetch, in_english, text
 
 AT = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
 REASON = "服务对象人数增加，双方协商一致追加服务量。"
@@ -34,16 +34,10 @@ def clock():
         yield traveller
 
 
-def english(*users):
-    for user in users:
-        user.locale = "en"
-    db.session.commit()
-
-
 @pytest.fixture
 def built(city_bureau, create_user, now):
     built = signed_contract(city_bureau, create_user, now=now)
-    english(*built.officers, built.supplier)
+    in_english(*built.officers, built.supplier)
     return built
 
 
@@ -273,7 +267,7 @@ def test_the_city_bureau_reads_a_district_contract_but_does_not_act(client, crea
     built = signed_contract(district, create_user, now=now)
     made = make_amendment(built, changes={"targets": "每月探访困难老年人不少于250人次。"})
     city_officer = create_user("officer")
-    english(city_officer)
+    in_english(city_officer)
     as_user(client, city_officer)
     assert fetch(client, f"/contracts/amendments/{made.id}").status_code == 200
     page = text(fetch(client, detail_url(built)))

@@ -25,7 +25,7 @@ from portal.reviews.rules import ReviewKind
 from tests.conftest import csrf_token
 from tests.evaluation_factories import make_pool
 from tests.review_builders import add_reviewers, leaf_points, planned_review, score_all, started_review
-from tests.support.web import as_user, fetch, text
+from tests.support.web import as_user, fetch, in_english, text
 
 AT = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
 SECRET_COMMENT = "乙评估人的独立意见"
@@ -37,23 +37,17 @@ def clock():
         yield traveller
 
 
-def english(*users):
-    for user in users:
-        user.locale = "en"
-    db.session.commit()
-
-
 @pytest.fixture
 def started(city_bureau, create_user, now):
     built = started_review(city_bureau, create_user, now=now, reviewers=2)
-    english(*built.officers, built.supplier)
+    in_english(*built.officers, built.supplier)
     return built
 
 
 @pytest.fixture
 def planned(city_bureau, create_user, now):
     built = planned_review(city_bureau, create_user, now=now)
-    english(*built.officers, built.supplier)
+    in_english(*built.officers, built.supplier)
     return built
 
 
@@ -63,7 +57,7 @@ def post(client, url, **data):
 
 def evaluator(create_user):
     user = make_pool(create_user, 1)[0]
-    english(user)
+    in_english(user)
     return user
 
 
