@@ -270,6 +270,9 @@ ROUTE_MATRIX: dict[str, str | frozenset[Role]] = {
     "public.export_payments": OFFICER | ADMIN,  # object rule: installments of contracts.services._visible
     "public.export_reviews": OFFICER | ADMIN,  # object rule: reviews of contracts.services._visible
     "public.export_funding": OFFICER | ADMIN,  # object rule: approved plans' overseen lines; own plans
+    # public: dashboards
+    "public.dashboard_figures": OFFICER | ADMIN,  # object rule: figures of the bureaus it oversees (_bureau_ids)
+    "public.statistics": PUBLIC,  # published data only: noticed contracts, tenders with a result notice
 }
 
 
