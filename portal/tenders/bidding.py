@@ -189,7 +189,11 @@ def _seal_file(scope: str, kind: str, upload: Upload, *, actor: User) -> BidFile
 
 
 def submit_bid(tender: Tender, submission: BidSubmission, *, actor: User, now: datetime) -> Bid:
-    """Seal and record the actor's organisation's bid; a live bid it already has is replaced in the same step."""
+    """Seal and record the actor's organisation's bid; a live bid it already has is replaced in the same step.
+
+    The live bid is always the one received last: a request that waited for the tender lock behind a submission
+    received after it is refused (Conflict) and leaves nothing behind.
+    """
     tender = _lock(tender)
     supplier = actor.organisation
     refusal = bidding_refusal(tender, supplier, now)
@@ -203,11 +207,16 @@ def submit_bid(tender: Tender, submission: BidSubmission, *, actor: User, now: d
     uploads = [(BidFileKind.TECHNICAL, submission.technical), (BidFileKind.QUALIFICATION, submission.qualification)]
     for _kind, upload in uploads:
         check_upload(upload.data, BID_FILE_TYPES)
+    old = live_bid(tender, supplier)
+    if old is not None and old.received_at > now:
+        # This request waited for the tender lock behind one received after it: the later bid stays live.
+        raise Conflict(_l("A later submission of your organisation's bid (received at %(received_at)s, Beijing "
+                          "time) is already recorded, so this earlier one was not. Check your bid below."),
+                       received_at=_beijing(old.received_at))
 
     scope = tender.sealing_scope
     sealed_price = sealing.seal_values(scope, {"price": str(submission.price)})
     files = [_seal_file(scope, kind, upload, actor=actor) for kind, upload in uploads]
-    old = live_bid(tender, supplier)
     if old is not None:
         # Retire the old bid first: the partial unique index must never see two live bids.
         old.status = BidStatus.REPLACED
