@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, request
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, utcnow
@@ -116,20 +117,26 @@ def client_ip() -> str:
     return request.remote_addr or ""
 
 
+def _create_head() -> None:
+    """Insert the chain's head row unless a concurrent writer already has (it then waits for that one's commit)."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(insert(AuditHead.__table__).values(id=1, seq=0, last_hash=GENESIS)
+                       .on_conflict_do_nothing(index_elements=["id"]))
+
+
 def record(action: str, subject=None, *, actor=None, old=None, new=None, now: datetime | None = None,
            ip: str | None = None) -> AuditEntry:
     """Append one entry to the chain inside the caller's transaction (flushes, never commits)."""
     head_table = AuditHead.__table__
     db.session.flush()
-    row = db.session.execute(
-        head_table.update().where(head_table.c.id == 1).values(seq=head_table.c.seq + 1)
-        .returning(head_table.c.seq, head_table.c.last_hash)
-    ).first()
-    if row is None:
-        db.session.execute(head_table.insert().values(id=1, seq=1, last_hash=GENESIS))
-        seq, prev = 1, GENESIS
-    else:
-        seq, prev = row
+    advance = (head_table.update().where(head_table.c.id == 1).values(seq=head_table.c.seq + 1)
+               .returning(head_table.c.seq, head_table.c.last_hash))
+    row = db.session.execute(advance).first()
+    if row is None:  # the very first entry: writers racing to create the head must not collide
+        _create_head()
+        row = db.session.execute(advance).one()
+    seq, prev = row
     subject_type, subject_id = _subject_of(subject)
     at = now or utcnow()
     entry = AuditEntry(

@@ -3,6 +3,7 @@ import sqlalchemy as sa
 from portal import audit
 from portal.audit import AuditEntry, verify_chain
 from portal.extensions import db
+from tests.support.concurrency import postgresql_only, run_concurrently
 
 
 def _write(n, now):
@@ -95,3 +96,16 @@ def test_record_stores_old_and_new_untranslated(now, create_user):
     assert entry.subject_type == "User" and entry.subject_id == str(user.id)
     assert entry.old_values == '{"active":true}' and entry.new_values == '{"active":false}'
     assert entry.actor_name == user.username
+
+
+def test_writers_racing_to_make_the_first_entry_all_land_in_one_chain(app, now):
+    """On an empty chain every concurrent writer tries to create the head row: none may fail, none may fork."""
+    postgresql_only()
+    assert db.session.get(audit.AuditHead, 1) is None
+    db.session.rollback()
+    attempts = [lambda i=i: audit.record("test.first", ("thing", i), now=now) for i in range(8)]
+    outcomes = run_concurrently(app, attempts)
+    assert outcomes == ["ok"] * 8
+    seqs = db.session.execute(sa.select(AuditEntry.seq).order_by(AuditEntry.seq)).scalars().all()
+    assert seqs == list(range(1, 9))
+    assert verify_chain().ok
