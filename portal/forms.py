@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice, SelectMultipleField, StringField
+from flask_wtf.i18n import translations
+from wtforms import Form, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -24,6 +25,15 @@ def strip(value):
 
 def optional_email():
     return [Optional(), EMAIL]
+
+
+class RowForm(Form):
+    """One row of a FieldList (no CSRF of its own: the outer form carries it), its messages translated as a
+    FlaskForm's are: a plain WTForms form would show WTForms' English messages on a Chinese page."""
+
+    class Meta:
+        def get_translations(self, form):
+            return translations
 
 
 class ActionForm(FlaskForm):

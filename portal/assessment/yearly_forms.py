@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, SelectField, StringField
+from wtforms import BooleanField, FieldList, FormField, HiddenField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from portal.assessment.yearly import NAME_MAX, NOTE_MAX
-from portal.forms import strip
+from portal.forms import RowForm, strip
 from portal.reviews.rubrics import points_text
 
 TEXT = [strip]
@@ -22,7 +22,7 @@ class CreateForm(FlaskForm):
         self.year.choices = [(y, str(y)) for y in years]
 
 
-class IndicatorRowForm(Form):
+class IndicatorRowForm(RowForm):
     """One indicator (no CSRF of its own: the outer form carries it). The numbers stay text: the service reads
     them and says which indicator is wrong."""
 

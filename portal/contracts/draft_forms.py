@@ -11,7 +11,6 @@ from wtforms import (
     BooleanField,
     DateField,
     FieldList,
-    Form,
     FormField,
     IntegerField,
     PasswordField,
@@ -23,7 +22,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from portal.contracts.models import GATE_LABELS, REPORT_INTERVAL_LABELS
 from portal.errors import DomainError
-from portal.forms import MoneyField, choices, strip, within_calendar
+from portal.forms import MoneyField, RowForm, choices, strip, within_calendar
 
 REQUIRED = DataRequired(message=_l("This field is required."))
 PRESENT = InputRequired(message=_l("This field is required."))
@@ -52,7 +51,7 @@ class PercentField(StringField):
         return "" if self.data is None else f"{self.data.normalize():f}"
 
 
-class InstallmentForm(Form):
+class InstallmentForm(RowForm):
     # Rows without a share are skipped; the service checks the rows that are used.
     percent = PercentField(_l("Share (percent)"), validators=[Optional()])
     gate = SelectField(_l("Payable"), choices=choices(GATE_LABELS), validate_choice=False)
@@ -60,7 +59,7 @@ class InstallmentForm(Form):
                         validators=[Optional(), Length(max=200)])
 
 
-class BudgetLineForm(Form):
+class BudgetLineForm(RowForm):
     fiscal_year = IntegerField(_l("Fiscal year"), validators=[Optional(), NumberRange(min=2000, max=2100)])
     amount = MoneyField(_l("Amount (yuan)"), validators=[Optional()])
 

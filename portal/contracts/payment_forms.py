@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, TextAreaField
@@ -63,8 +64,9 @@ def valid_budget_lines(form, field):
     try:
         parse_budget_lines(field.data)
     except ValueError as exc:
-        raise ValidationError(_l("Write one budget line per fiscal year, e.g. “2027: 90000.00” (not “%(line)s”).",
-                                 line=str(exc))) from exc
+        # gettext, not a lazy string: a lazy string counts as safe markup, and the line is the user's own text.
+        raise ValidationError(_("Write one budget line per fiscal year, e.g. “2027: 90000.00” (not “%(line)s”).",
+                                line=str(exc))) from exc
 
 
 class AmendmentForm(FlaskForm):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -72,7 +73,8 @@ def sheet_form(bids, criteria, scores, **kwargs) -> SheetFormBase:
     for bid in bids:
         for criterion in criteria:
             setattr(SheetForm, points_name(bid.id, criterion.id), PointsField(
-                _l("Points for %(criterion)s (0 to %(max)s)", criterion=criterion.name, max=criterion.weight)))
+                # gettext, not a lazy string: a lazy string counts as safe markup and the name is typed by a user.
+                _("Points for %(criterion)s (0 to %(max)s)", criterion=criterion.name, max=criterion.weight)))
             setattr(SheetForm, comment_name(bid.id, criterion.id), StringField(
                 _l("Comment"), filters=[strip], validators=[Optional(), Length(max=NOTE_MAX)]))
             score = scores.get((bid.id, criterion.id))
@@ -172,7 +174,7 @@ def tie_form(ids: list[int], names: dict[int, str], **kwargs) -> TieForm:
 
     for bid_id in ids:
         setattr(GroupTieForm, f"place_{bid_id}", IntegerField(
-            _l("Place of %(bidder)s", bidder=names.get(bid_id, str(bid_id))),
+            _("Place of %(bidder)s", bidder=names.get(bid_id, str(bid_id))),
             validators=[Optional(), NumberRange(min=1, max=len(ids))]))
     return GroupTieForm(data={"ids": ",".join(str(i) for i in ids)}, **kwargs)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, FieldList, Form, FormField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, FieldList, FormField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from portal.forms import choices, strip, within_calendar
+from portal.forms import RowForm, choices, strip, within_calendar
 from portal.reviews.models import REVIEW_KIND_LABELS
 from portal.reviews.planning import CANCEL_REASON_MIN_CHARS, THIRD_PARTY_MAX, TITLE_MAX
 from portal.reviews.rubrics import GUIDANCE_MAX, NAME_MAX, RubricRow, points_text
@@ -72,7 +72,7 @@ class CancelReviewForm(FlaskForm):
                            description=_l("Kept with the review; its reviewers and the NGO are told."))
 
 
-class IndicatorRowForm(Form):
+class IndicatorRowForm(RowForm):
     """One indicator row of a rubric form (no CSRF of its own: the outer form carries it)."""
 
     level = SelectField(_l("Level"), choices=choices(LEVEL_LABELS), default="2")

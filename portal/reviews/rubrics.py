@@ -111,7 +111,7 @@ def _number(value, name: str) -> Decimal:
     except (InvalidOperation, ValueError):
         raise DomainError(_l("Indicator “%(name)s”: the weight and the maximum score must be numbers."),
                           name=name) from None
-    if not number.is_finite() or number != number.quantize(rules.CENT) or number >= 10000:
+    if not number.is_finite() or abs(number) >= 10000 or number != number.quantize(rules.CENT):
         raise DomainError(_l("Indicator “%(name)s”: the weight and the maximum score take at most two decimal "
                              "places."), name=name)
     return number

@@ -10,7 +10,6 @@ from wtforms import (
     BooleanField,
     DateField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
     IntegerField,
@@ -22,7 +21,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from portal.forms import CheckboxList, MoneyField, choices, strip, within_calendar
+from portal.forms import CheckboxList, MoneyField, RowForm, choices, strip, within_calendar
 from portal.tenders.models import FACTOR_LABELS, GROUND_LABELS, METHOD_LABELS, PoolSource
 from portal.tenders.rules import BANNED_FACTORS
 
@@ -41,7 +40,7 @@ POOL_LABELS = {
 }
 
 
-class CriterionForm(Form):
+class CriterionForm(RowForm):
     # Blank rows are skipped, so the choice is checked by the service for the rows that are used.
     factor_type = SelectField(_l("Factor"), choices=choices(CATALOGUE), validate_choice=False)
     name = StringField(_l("Criterion"), filters=TEXT, validators=[Optional(), Length(max=200)])
