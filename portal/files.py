@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import secrets
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 import sqlalchemy as sa
@@ -28,6 +29,11 @@ ZIP_MAX_EXPANDED_BYTES = 500 * 1024 * 1024  # a ZIP may not expand past this (zi
 ZIP_MAX_ENTRIES = 2000
 ZIP_MAX_RATIO = 200  # expanded size / compressed size of any one member
 NAME_MAX = 255
+# A file on disk that no stored_files row names is an orphan once it is this old: its transaction was rolled back
+# or its process died between writing the file and committing the row (house rule; the grace keeps files whose
+# transaction is still running).
+ORPHAN_GRACE = timedelta(days=1)
+STORAGE_NAME = re.compile(r"[0-9a-f]{32}(\.part)?")
 
 
 @dataclass(frozen=True)
@@ -227,3 +233,29 @@ def send_stored(stored: StoredFile):
         name = f"{name}.{extension}" if "." not in name else name
     return _attachment(send_file(stored.path, mimetype=stored.mime, as_attachment=True, download_name=name,
                                  max_age=0, etag=stored.sha256))
+
+
+def sweep_orphans(now: datetime) -> int:
+    """Delete stored-name files older than ORPHAN_GRACE that no stored_files row names; return how many.
+
+    Only names the portal generates are touched, one two-letter folder at a time. A folder with files but without
+    a single row is left alone: that is a wrong database or folder setting, not orphans.
+    """
+    root = storage_root()
+    if not root.is_dir():
+        return 0
+    cutoff = (now - ORPHAN_GRACE).timestamp()
+    removed = 0
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"[0-9a-f]{2}", p.name)):
+        candidates = [f for f in folder.iterdir() if f.is_file() and STORAGE_NAME.fullmatch(f.name)]
+        if not candidates:
+            continue
+        known = set(db.session.execute(sa.select(StoredFile.storage_name)
+                                       .where(StoredFile.storage_name.startswith(folder.name))).scalars())
+        if not known:
+            continue
+        for path in candidates:
+            if path.name.removesuffix(".part") not in known and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed

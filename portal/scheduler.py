@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import NullPool
 
+from portal import audit, files
 from portal.db import UTCDateTime, transaction, utcnow
 from portal.extensions import db
 
@@ -539,4 +540,13 @@ def prune_job_runs(now: datetime) -> int:
     return result.rowcount or 0
 
 
-JOBS = [{"id": "scheduler.prune_job_runs", "func": prune_job_runs, "hours": 24}]
+def sweep_orphan_files(now: datetime) -> int:
+    """Remove upload files whose row never committed (portal.files.sweep_orphans), recording how many."""
+    removed = files.sweep_orphans(now)
+    if removed:
+        audit.record("files.orphans_swept", new={"removed": removed}, now=now)
+    return removed
+
+
+JOBS = [{"id": "scheduler.prune_job_runs", "func": prune_job_runs, "hours": 24},
+        {"id": "scheduler.sweep_orphan_files", "func": sweep_orphan_files, "hours": 24}]

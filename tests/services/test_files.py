@@ -1,8 +1,17 @@
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
+import sqlalchemy as sa
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal import files
+from portal.audit import AuditEntry
+from portal.extensions import db
 from portal.files import check_upload, clean_name, sniff, store_bytes
+from portal.scheduler import sweep_orphan_files
 from tests.files_support import DOCX_BYTES, ELF_BYTES, JPEG_BYTES, PDF_BYTES, PNG_BYTES, XLSX_BYTES, zip_bytes
 
 
@@ -68,3 +77,46 @@ def test_stored_name_is_random_and_content_hashed(app):
 ])
 def test_clean_name(raw, clean):
     assert clean_name(raw) == clean
+
+
+# --- orphans: files whose row never committed ----------------------------------------------------------------
+
+
+def _orphan(name: str, *, age_days: float, now) -> Path:
+    path = files.storage_root() / name[:2] / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"%PDF-1.4 orphan")
+    stamp = (now - timedelta(days=age_days)).timestamp()
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_sweep_removes_old_orphans_and_keeps_everything_else(app, now):
+    kept = store_bytes(PDF_BYTES, file_type=sniff(PDF_BYTES), original_name="a.pdf")
+    db.session.commit()
+    prefix = kept.storage_name[:2]
+    old = _orphan(prefix + "0" * 30, age_days=2, now=now)
+    old_part = _orphan(prefix + "1" * 30 + ".part", age_days=2, now=now)
+    young = _orphan(prefix + "2" * 30, age_days=0.5, now=now)
+    foreign = _orphan(prefix + "not-ours.txt", age_days=30, now=now)
+    stamp = (now - timedelta(days=5)).timestamp()
+    os.utime(kept.path, (stamp, stamp))
+
+    assert sweep_orphan_files(now) == 2
+    db.session.commit()
+
+    assert not old.exists() and not old_part.exists()
+    assert young.exists() and foreign.exists() and kept.path.exists()
+    young.unlink()
+    foreign.unlink()
+    entry = db.session.execute(sa.select(AuditEntry).where(AuditEntry.action == "files.orphans_swept")).scalar_one()
+    assert json.loads(entry.new_values) == {"removed": 2}
+
+
+def test_sweep_leaves_a_folder_alone_when_the_database_names_none_of_its_files(app, now):
+    """A wrong database or upload-folder setting must not look like a folder full of orphans."""
+    lonely = _orphan("ab" + "3" * 30, age_days=10, now=now)
+    assert sweep_orphan_files(now) == 0
+    assert lonely.exists()
+    lonely.unlink()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(AuditEntry)).scalar_one() == 0
