@@ -173,8 +173,11 @@ def detail(tender_id):
         "questions": questions,
         "clarifications": db.session.scalars(sa.select(Clarification).where(Clarification.tender_id == tender.id)
                                              .order_by(Clarification.number)).all(),
-        "objections": db.session.scalars(sa.select(Objection).where(Objection.tender_id == tender.id)
-                                          .order_by(Objection.submitted_at)).all() if manage else [],
+        # The bureau sees every objection with its author; everyone else the answered ones, without name or contact.
+        "objections": db.session.scalars(
+            sa.select(Objection).where(Objection.tender_id == tender.id,
+                                       sa.true() if manage else Objection.responded_at.is_not(None))
+            .order_by(Objection.submitted_at)).all(),
         "rounds": db.session.scalars(sa.select(NegotiationRound).where(NegotiationRound.tender_id == tender.id)
                                      .order_by(NegotiationRound.number)).all(),
         "draws": db.session.scalars(sa.select(SupplierDraw).where(SupplierDraw.tender_id == tender.id)).all(),
@@ -384,7 +387,8 @@ def object_to(tender_id):
         return redirect(target)
     return _run(lambda: services.submit_objection(tender, name=form.name.data, contact=form.contact.data,
                                                   text=form.text.data, now=utcnow()),
-                _("Your objection has been received; the bureau must answer it before approval."),
+                _("Your objection has been received; the bureau must answer it before approval. The answer is published "
+                  "on this page (without your name or contact)."),
                 target) or redirect(target)
 
 

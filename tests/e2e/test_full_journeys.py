@@ -6,8 +6,8 @@ real demo roles in turn, so that what one stage leaves behind is what the next o
 1. the officer records the need and creates the tender (invited: draws the suppliers, negotiation: invites
    them, single source: names the supplier) and publishes it;
 2. an NGO asks a question and the officer answers it with a clarification the NGO reads (single source: another
-   NGO objects to the notice and the officer answers it, on the bureau's page only, since an objection carries
-   the objector's name and contact; the approval follows the notice);
+   NGO objects to the notice, the officer answers it and the objector reads the answer on the tender page,
+   which never shows who objected or what they wrote; the approval follows the notice);
 3. the NGOs seal their bids; the deadline passes (time_machine moves the clock); two officers open them;
 4. the committee (谈判小组 for the negotiation and the single source) is drawn, every member declares no conflict,
    the chair records the qualification review; the members score (open, invited), the negotiation asks for final
@@ -278,8 +278,10 @@ def objection_and_approval(run: Run) -> None:
     expect_flash(officer)
     expect(officer.locator("main")).to_contain_text(OBJECTION_ANSWER)
     run.shot(officer, "objection-answered")
-    objector.goto(f"/tenders/{tender_id}")  # the objections carry names and contacts: the bureau's eyes only
+    objector.goto(f"/tenders/{tender_id}")  # the answer is public; who objected and their words are not
+    expect(objector.locator("main")).to_contain_text(OBJECTION_ANSWER)
     expect(objector.locator("main")).not_to_contain_text("0371-67180000")
+    expect(objector.locator("main")).not_to_contain_text(OBJECTION)
 
     notice_until = tender_facts(tender_id)["notice_until"]
     run.clock.move_to(beijing_instant(notice_until + timedelta(days=1), time(9)))

@@ -176,6 +176,28 @@ def test_anyone_objects_to_a_single_source_notice(app, client, login_as, officer
     assert db.session.scalar(sa.select(sa.func.count(Objection.id))) == 1
 
 
+def test_the_answer_to_an_objection_is_published_without_who_objected(app, client, login_as, officer, project,
+                                                                       create_org):
+    login_as(officer)
+    tender = _published_single_source(client, officer, project, create_org)
+    public = app.test_client()
+    url = f"/tenders/{tender.id}"
+    with time_machine.travel(NOW, tick=False):
+        public.post(f"{url}/objections", data={"csrf_token": csrf_token(public, url), "name": "张三",
+                                               "contact": "13800000000", "text": "另有机构具备同样条件"})
+        assert "经补充论证" not in public.get(url).get_data(as_text=True)  # nothing public until answered
+        objection = db.session.scalar(sa.select(Objection))
+        answer_url = f"/objections/{objection.id}/answer"
+        response = client.post(answer_url, data={"csrf_token": csrf_token(client, url),
+                                                 "response": "经补充论证，仅该机构具备服务条件"})
+        assert response.status_code == 302
+        page = public.get(url).get_data(as_text=True)
+        officer_page = client.get(url).get_data(as_text=True)
+    assert "经补充论证，仅该机构具备服务条件" in page
+    assert "张三" not in page and "13800000000" not in page and "另有机构具备同样条件" not in page
+    assert "张三" in officer_page and "13800000000" in officer_page and "另有机构具备同样条件" in officer_page
+
+
 def test_supplier_asks_and_other_suppliers_do_not_see_who(app, client, login_as, officer, project, create_user):
     login_as(officer)
     post_tender(client, project)
