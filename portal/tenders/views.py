@@ -387,8 +387,8 @@ def object_to(tender_id):
         return redirect(target)
     return _run(lambda: services.submit_objection(tender, name=form.name.data, contact=form.contact.data,
                                                   text=form.text.data, now=utcnow()),
-                _("Your objection has been received; the bureau must answer it before approval. The answer is published "
-                  "on this page (without your name or contact)."),
+                _("Your objection has been received; the bureau must answer it before approval. The answer is "
+                  "published on this page (without your name or contact)."),
                 target) or redirect(target)
 
 
