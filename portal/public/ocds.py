@@ -8,8 +8,9 @@ and later, bid prices never (only the awarded amount), and drafts are never publ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy.orm import selectinload
 
-from portal.contracts.models import Contract
+from portal.contracts.models import Amendment, Contract, Installment
 from portal.evaluation.models import Award, AwardStatus
 from portal.extensions import db
 from portal.tenders.models import GROUND_LABELS, Bid, BidStatus, Clarification, Method, Tender
@@ -26,7 +27,8 @@ from portal.tenders.rules import BEIJING
 OCDS_VERSION = "1.1"
 CURRENCY = "CNY"
 CREDIT_CODE_SCHEME = "CN-USCC"  # 统一社会信用代码
-PAGE_SIZE = 100
+PAGE_PROCESSES = 50  # processes per page of the release package, each with all its releases
+CHUNK_PROCESSES = 500  # processes loaded at a time when every release is wanted (the export)
 
 # DESIGN.md: 公开招标 -> open, 邀请招标 -> selective, 竞争性谈判 -> limited, 单一来源 -> direct
 METHOD_MAP = {
@@ -307,12 +309,12 @@ class _Process:
                              parties, contracts=[block])
 
 
-def _processes(tender_ids=None) -> list[_Process]:
-    query = (sa.select(Tender).where(Tender.published_at.is_not(None))
+def _processes(tender_ids) -> list[_Process]:
+    if not tender_ids:
+        return []
+    query = (sa.select(Tender).where(Tender.published_at.is_not(None), Tender.id.in_(tender_ids))
              .options(selectinload(Tender.bureau), selectinload(Tender.bids).selectinload(Bid.supplier))
              .order_by(Tender.published_at, Tender.id))
-    if tender_ids is not None:
-        query = query.where(Tender.id.in_(tender_ids))
     tenders = db.session.scalars(query).all()
     ids = [t.id for t in tenders]
     if not ids:
@@ -331,13 +333,59 @@ def _processes(tender_ids=None) -> list[_Process]:
     return [_Process(t, clar.get(t.id, []), awards.get(t.id, []), contracts.get(t.id, [])) for t in tenders]
 
 
-def all_releases(*, since: datetime | None = None) -> list[dict]:
-    """Every release of every published process, by date (then ocid and id), optionally from ``since`` on."""
-    releases = [release for process in _processes() for release in process.releases()]
+def _published_ids(since: datetime | None):
+    """Published processes in publication order; with ``since``, only those with a release dated from then on."""
+    query = sa.select(Tender.id).where(Tender.published_at.is_not(None)).order_by(Tender.published_at, Tender.id)
+    return query if since is None else query.where(_changed_since(since))
+
+
+def _changed_since(since: datetime):
+    """The tender has an event at or after ``since``: the same columns the releases take their dates from (a
+    payment recorded without its time is dated by its day, hence the day's margin)."""
+    tender = Tender.id
+    in_process = Contract.tender_id == tender
+    return sa.or_(
+        Tender.published_at >= since, Tender.opened_at >= since, Tender.failed_at >= since,
+        Tender.cancelled_at >= since,
+        sa.exists().where(Clarification.tender_id == tender, Clarification.published_at >= since),
+        sa.exists().where(Award.tender_id == tender, sa.or_(Award.decided_at >= since, Award.annulled_at >= since)),
+        sa.exists().where(in_process, Contract.signed_at >= since),
+        sa.exists().where(in_process, Amendment.contract_id == Contract.id, Amendment.confirmed_at >= since),
+        sa.exists().where(in_process, Installment.contract_id == Contract.id, sa.or_(
+            Installment.paid_recorded_at >= since,
+            sa.and_(Installment.paid_recorded_at.is_(None), Installment.paid_on >= (since - timedelta(days=1)).date()),
+        )),
+    )
+
+
+def _releases_of(tender_ids, since: datetime | None) -> list[dict]:
+    releases = [release for process in _processes(tender_ids) for release in process.releases()]
     if since is not None:
         floor = stamp(since)
         releases = [r for r in releases if r["date"] >= floor]
     return sorted(releases, key=lambda r: r["date"])  # stable: a process's own order is kept on ties
+
+
+def release_page(page: int, *, since: datetime | None = None) -> tuple[list[dict], bool] | None:
+    """The releases of one page of processes (PAGE_PROCESSES, in publication order), by date, and whether more
+    pages follow; None past the last page. Only the page's processes are loaded, however many there are."""
+    ids = db.session.scalars(_published_ids(since).offset((page - 1) * PAGE_PROCESSES)
+                             .limit(PAGE_PROCESSES + 1)).all()
+    if page > 1 and not ids:
+        return None
+    return _releases_of(ids[:PAGE_PROCESSES], since), len(ids) > PAGE_PROCESSES
+
+
+def iter_releases(*, since: datetime | None = None) -> Iterator[dict]:
+    """Every release of every published process, a chunk of processes at a time (each chunk by date)."""
+    ids = db.session.scalars(_published_ids(since)).all()
+    for start in range(0, len(ids), CHUNK_PROCESSES):
+        yield from _releases_of(ids[start:start + CHUNK_PROCESSES], since)
+
+
+def all_releases(*, since: datetime | None = None) -> list[dict]:
+    """Every release of every published process, by date (then ocid and id), optionally from ``since`` on."""
+    return sorted(iter_releases(since=since), key=lambda r: r["date"])
 
 
 def process_releases(ocid: str) -> list[dict] | None:

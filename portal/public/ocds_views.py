@@ -30,14 +30,14 @@ def _since() -> datetime | None:
 def ocds_releases():
     page = page_arg()
     since = _since()
-    releases = ocds.all_releases(since=since)
-    start = (page - 1) * ocds.PAGE_SIZE
-    chunk = releases[start:start + ocds.PAGE_SIZE]
-    if page > 1 and not chunk:
+    found = ocds.release_page(page, since=since)
+    if found is None:
         abort(404)
+    releases, more = found
     args = {"since": request.args["since"]} if since else {}
-    data = ocds.package(chunk, uri=url_for("public.ocds_releases", page=page, _external=True, **args), now=utcnow())
-    if start + ocds.PAGE_SIZE < len(releases):
+    data = ocds.package(releases, uri=url_for("public.ocds_releases", page=page, _external=True, **args),
+                        now=utcnow())
+    if more:
         data["links"] = {"next": url_for("public.ocds_releases", page=page + 1, _external=True, **args)}
     return jsonify(data)
 

@@ -244,3 +244,39 @@ def test_cli_export_writes_a_valid_package(app, now, city_bureau, tmp_path):
     data = json.loads(out.read_text(encoding="utf-8"))
     assert_valid(data)
     assert len(data["releases"]) == 1
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["payment-recorded-at", "payment-day-only"])
+def test_since_finds_an_old_process_by_its_latest_event(now, city_bureau, create_user, recorded):
+    """A process published months ago whose only recent event is a payment is in the ``since`` page, with only
+    that release; a process with nothing recent is not."""
+    quiet = make_published_tender(city_bureau, deadline=now - timedelta(days=60), published_at=now - timedelta(days=90))
+    built = signed_contract(city_bureau, create_user, now=now - timedelta(days=60))
+    first = built.contract.installments[0]
+    first.paid_on, first.paid_amount = (now - timedelta(days=1)).date(), first.amount
+    first.paid_recorded_at = now - timedelta(days=1) if recorded else None
+    db.session.commit()
+    since = now - timedelta(days=2)
+
+    releases, more = ocds.release_page(1, since=since)
+
+    assert not more
+    assert {r["ocid"] for r in releases} == {ocds.ocid_for(built.contract.tender)}
+    assert [r["tag"] for r in releases] == [["implementation"]]
+    assert ocds.ocid_for(quiet) not in {r["ocid"] for r in ocds.all_releases(since=since)}
+    assert [r["id"] for r in releases] == [r["id"] for r in ocds.all_releases(since=since)]
+
+
+def test_a_page_loads_only_its_own_processes(now, city_bureau, monkeypatch):
+    monkeypatch.setattr(ocds, "PAGE_PROCESSES", 2)
+    tenders = [make_published_tender(city_bureau, deadline=now + timedelta(days=3),
+                                     published_at=now - timedelta(days=10 - i)) for i in range(5)]
+    loaded = []
+    real = ocds._processes
+    monkeypatch.setattr(ocds, "_processes", lambda ids: loaded.append(list(ids)) or real(ids))
+
+    releases, more = ocds.release_page(2)
+
+    assert more and loaded == [[t.id for t in tenders[2:4]]]
+    assert [r["ocid"] for r in releases] == [ocds.ocid_for(t) for t in tenders[2:4]]
+    assert ocds.release_page(4) is None

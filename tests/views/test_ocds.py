@@ -28,7 +28,7 @@ def test_release_package_is_public_and_valid(client, now, city_bureau, create_us
 
 
 def test_paging_and_since(client, now, city_bureau, monkeypatch):
-    monkeypatch.setattr(ocds, "PAGE_SIZE", 2)
+    monkeypatch.setattr(ocds, "PAGE_PROCESSES", 2)
     tenders = [make_published_tender(city_bureau, deadline=now + timedelta(days=3),
                                      published_at=now - timedelta(days=10 - i)) for i in range(5)]
     first = client.get("/ocds/releases.json").get_json()
