@@ -96,7 +96,7 @@ class Contract(TimestampMixin, db.Model):
     officer_signed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     supplier_signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     supplier_signed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # dashboards filter by year
     document_id: Mapped[int | None] = mapped_column(sa.ForeignKey("generated_documents.id"))
     # After signing: the contract notice (R50) and the filing with the finance bureau (L47).
     notice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("notices.id"))
