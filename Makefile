@@ -106,12 +106,14 @@ $(STAMP): pyproject.toml
 # ---------------------------------------------------------------- translations
 # .mo files are build products (not committed). Fuzzy entries are left out of the .mo
 # (pybabel's default); a catalog whose header is marked fuzzy, or an empty one, is skipped.
-translations: venv
-	@if compgen -G '$(TRANSLATIONS_DIR)/*/LC_MESSAGES/messages.po' >/dev/null; then
-	  $(PYBABEL) compile -d $(TRANSLATIONS_DIR)
-	else
-	  echo "translations: no catalogs under $(TRANSLATIONS_DIR), nothing to compile"
-	fi
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(TRANSLATIONS_DIR)/*/LC_MESSAGES/messages.po))
+
+translations: venv $(MO_FILES)
+	@if [ -z "$(MO_FILES)" ]; then echo "translations: no catalogs under $(TRANSLATIONS_DIR), nothing to compile"; fi
+
+# Only a catalog newer than its .mo is compiled, so that runs in parallel (CI) never rewrite a .mo being read.
+$(TRANSLATIONS_DIR)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS_DIR)/%/LC_MESSAGES/messages.po | venv
+	$(PYBABEL) compile -l $* -i $< -o $@
 
 babel-extract: venv
 	@mkdir -p $(TRANSLATIONS_DIR)
