@@ -1,6 +1,7 @@
 # Portal developer tasks.  From a fresh clone on Debian 12, as root:
 #   make run     system packages (fonts for PDFs), venv, translations, then serve run.py
 #   make test    the same plus Chromium, then ruff and pytest
+#   make bench   the benchmark (not part of test): BENCH_SCALE=city|province, BENCH_DB=sqlite|postgresql
 # Environment passed through untouched: HOST, PORT (read by run.py),
 # TEST_DATABASE_URL (read by the test suite; empty = SQLite).
 # Make variables: PYTHON (interpreter that creates the venv), PYTEST_ARGS.
@@ -24,17 +25,19 @@ PYTEST_ARGS ?=
 # Debian packages, one per line in apt-packages.txt (shared with CI and docs).
 # Only the first word of lines starting with a letter or digit counts.
 APT_PACKAGES := $(shell awk '$$1 ~ /^[a-z0-9]/ {print $$1}' apt-packages.txt)
-# Needed by the browser tests only, not to serve the app.
-APT_TEST_ONLY := chromium
+# Needed by the browser tests and the benchmark (ab) only, not to serve the app.
+APT_TEST_ONLY := chromium apache2-utils
 APT_RUN_PACKAGES := $(filter-out $(APT_TEST_ONLY),$(APT_PACKAGES))
 
-.PHONY: help system-deps system-deps-run venv translations run test lint clean babel-extract
+.PHONY: help system-deps system-deps-run venv translations run test bench lint clean babel-extract
 
 help:
 	@echo "Targets:"
 	echo "  run            install what is missing, compile translations, serve run.py (HOST/PORT honoured)"
 	echo "  test           install what is missing (incl. chromium), ruff check, pytest \$$(PYTEST_ARGS)"
 	echo "                 TEST_DATABASE_URL=postgresql+psycopg://... selects PostgreSQL (default SQLite)"
+	echo "  bench          generate or reuse benchmark data, load it with ab under gunicorn, write docs/PERFORMANCE.md"
+	echo "                 BENCH_SCALE=city|province (default city), BENCH_DB=sqlite|postgresql (default sqlite)"
 	echo "  system-deps    apt-get install the missing packages of apt-packages.txt (root only; warns otherwise)"
 	echo "  venv           create $(VENV) and pip install -e '.[test]' (again only when pyproject.toml changes)"
 	echo "  translations   compile $(TRANSLATIONS_DIR)/*/LC_MESSAGES/messages.po to .mo"
@@ -137,6 +140,9 @@ test: system-deps venv translations
 	if [ -n "$$db" ]; then db="$${db%%:*} server from TEST_DATABASE_URL"; else db=SQLite; fi
 	echo "test: pytest $(PYTEST_ARGS) (database: $$db)"
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: system-deps venv translations
+	@BENCH_SCALE=$${BENCH_SCALE:-city} BENCH_DB=$${BENCH_DB:-sqlite} $(VENV)/bin/python -m bench.run
 
 lint: venv
 	@$(VENV)/bin/ruff check .

@@ -374,15 +374,14 @@ def score_bids(sheets_by_bid: Mapping[Hashable, Sheets], prices: Mapping[Hashabl
     if not prices:
         return {}
     lowest = min(prices.values())
-    return {
-        bid: BidScore(
-            criterion_means=mean_scores(sheets, void),
-            quality=quality_score(sheets, void),
-            price_score=price_score(lowest, prices[bid], weight),
-            total=bid_total(sheets, lowest, prices[bid], weight, void=void),
-        )
-        for bid, sheets in sheets_by_bid.items()
-    }
+    scored = {}
+    for bid, sheets in sheets_by_bid.items():
+        # As quality_score and bid_total compute them, with each exact sum made once (a 100-bid tender adds up
+        # tens of thousands of points per page view).
+        quality, price = _quality(sheets, void), _price_score(lowest, prices[bid], weight)
+        scored[bid] = BidScore(criterion_means=mean_scores(sheets, void), quality=_decimal(quality),
+                               price_score=_decimal(price), total=_decimal(quality + price))
+    return scored
 
 
 def _median(values: list[Fraction]) -> Fraction:
