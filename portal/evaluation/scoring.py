@@ -995,8 +995,11 @@ def confirm_report(committee: Committee, member: CommitteeMember, *, actor: User
 # --- Progress, for the overview page ----------------------------------------------------------------------
 
 
-def scoring_progress(committee: Committee, user) -> dict:
-    """What the scoring panel shows this user: who submitted (never their points), and what they may do next."""
+def scoring_progress(committee: Committee, user, outcome: results.Results | None = None) -> dict:
+    """What the scoring panel shows this user: who submitted (never their points), and what they may do next.
+
+    ``outcome`` is ``results.results(committee)`` when the page has computed it already (a 100-bid evaluation takes
+    a noticeable time to add up)."""
     tender = committee.tender
     member = committee.member_for(user)
     sheets = _sheets_by_member(committee)
@@ -1005,7 +1008,7 @@ def scoring_progress(committee: Committee, user) -> dict:
     members = [{"name": m.user.name, "kind": m.kind, "chair": _in_chair(committee, m), "status": m.status,
                 "submitted_at": sheets[m.id].submitted_at if m.id in sheets else None,
                 "confirmed_at": m.report_confirmed_at} for m in committee.sitting]
-    outcome = results.results(committee)
+    outcome = outcome if outcome is not None else results.results(committee)
     overseer = tender.can_oversee(user)
     # Totals come from the members' points: a member sees them once their own sheet is in, the bureau once the
     # scoring is closed. A ranking by price (negotiation, single source) holds no member's opinion: the members see
