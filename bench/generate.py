@@ -129,6 +129,13 @@ class Report:
                 f"{self.rate:.1f} tenders/s{projected}")
 
 
+def refresh_statistics() -> None:
+    """ANALYZE after a bulk load, as autovacuum would do in time: the planner's row estimates otherwise stay those of
+    the empty tables (one statistics query took 0.45 s instead of 0.02 s on PostgreSQL at city scale)."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("ANALYZE"))
+
+
 def generate(scale: Scale, *, demo: bool = True, max_chunks: int | None = None, progress: bool = True) -> Report:
     """Fill the app's database up to ``scale`` (inside an app context), resuming after the last whole chunk."""
     now = utcnow()
@@ -143,6 +150,7 @@ def generate(scale: Scale, *, demo: bool = True, max_chunks: int | None = None, 
         for numbers in chunks:
             write_chunk(world, numbers, now)
             bar.update(len(numbers))
+    refresh_statistics()
     return Report(before, sum(map(len, chunks)), time.perf_counter() - started, scale.tenders)
 
 
