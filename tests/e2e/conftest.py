@@ -11,6 +11,9 @@ from werkzeug.serving import make_server
 from portal.db import transaction
 from portal.seed import seed
 
+# The journeys' fixtures (the travelled clock, the demo cast, signed-in pages, bid files), for every browser test.
+from tests.e2e.journey_support import browser_context_args, cast, clock, files, people  # noqa: F401
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 

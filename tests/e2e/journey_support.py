@@ -8,13 +8,14 @@ so after a jump of days everybody signs in again, as real users would.
 Fields are found by their WTForms ids and buttons by their form's action, never by visible text:
 the Chinese catalog is being completed while these tests are written.
 
-A test module uses the fixtures by binding them at module level (``clock = journey_support.clock``), so that
-pytest finds them there.
+The fixtures reach every browser test through tests/e2e/conftest.py.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
@@ -92,6 +93,23 @@ def people(browser: Browser, live_server):
     yield open_as
     for context in contexts:
         context.close()
+
+
+def _docx_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document>资格证明文件</w:document>")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def files(tmp_path):
+    technical = tmp_path / "技术和服务方案.pdf"
+    technical.write_bytes(PDF_BYTES)
+    qualification = tmp_path / "资格证明文件.docx"
+    qualification.write_bytes(_docx_bytes())
+    return technical, qualification
 
 
 # --- Helpers ---------------------------------------------------------------------------------------------------

@@ -24,14 +24,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from portal.accounts.models import Organisation
 from portal.extensions import db
-from tests.e2e import journey_support, test_tender_journeys
 from tests.e2e.journey_support import START, expect_flash, sign_in, snap, submit
 from tests.tender_factories import make_published_tender
-
-# The shared fixtures (journey_support; ``files`` of the tender journeys), bound here so that pytest finds them.
-browser_context_args, clock, cast, people = (journey_support.browser_context_args, journey_support.clock,
-                                             journey_support.cast, journey_support.people)
-files = test_tender_journeys.files
 
 TITLE = "社区困难老年人居家探访服务采购"
 PHONE = {"width": 390, "height": 844}

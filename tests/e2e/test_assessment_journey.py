@@ -77,7 +77,6 @@ from portal.notices import Notice
 from portal.projects import services as project_services
 from portal.reviews.models import Rectification, Review, ReviewStatus
 from portal.tenders.rules import beijing_instant
-from tests.e2e import journey_support
 from tests.e2e.journey_support import (
     START,
     click_through,
@@ -89,10 +88,6 @@ from tests.e2e.journey_support import (
     snap,
     submit,
 )
-
-# The shared fixtures (journey_support), bound here so that pytest finds them for this module's tests.
-browser_context_args, clock, cast, people = (journey_support.browser_context_args, journey_support.clock,
-                                             journey_support.cast, journey_support.people)
 
 YEAR, FISCAL_YEAR = 2026, 2027
 CITY, DISTRICT = "郑州市民政局", "中原区民政局"

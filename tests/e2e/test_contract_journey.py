@@ -62,10 +62,6 @@ from tests.e2e.journey_support import (
 )
 from tests.evaluation_factories import make_single_source
 
-# The shared fixtures (journey_support), bound here so that pytest finds them for this module's tests.
-browser_context_args, clock, cast, people = (journey_support.browser_context_args, journey_support.clock,
-                                             journey_support.cast, journey_support.people)
-
 TITLE = "E2E 合同 社区困难老年人关爱服务采购"
 AMOUNT = Decimal("180000.00")
 AWARDED_AT = beijing_instant(date(2026, 8, 17), time(10))  # a Monday: the challenge period ends on 27 August

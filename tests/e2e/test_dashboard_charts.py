@@ -7,10 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page
 
-from tests.e2e import journey_support
 from tests.e2e.journey_support import sign_in, snap
-
-people = journey_support.people
 
 # Records CSP violations before any page script runs (an init script is the browser's own, not the page's).
 WATCH_CSP = ("window.__csp = [];"

@@ -54,10 +54,6 @@ from tests.e2e.journey_support import (
 )
 from tests.evaluation_factories import make_opened_tender
 
-# The shared fixtures (journey_support), bound here so that pytest finds them for this module's tests.
-browser_context_args, clock, cast, people = (journey_support.browser_context_args, journey_support.clock,
-                                             journey_support.cast, journey_support.people)
-
 TITLE = "E2E 评审 社区困难老年人关爱服务采购"
 BIDDERS = ("ngo1", "ngo2", "ngo3")
 PRICES = {"ngo1": Decimal("452000.00"), "ngo2": Decimal("468000.00"), "ngo3": Decimal("475000.00")}

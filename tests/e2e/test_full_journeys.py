@@ -47,7 +47,6 @@ from portal.reviews.rules import ReviewKind
 from portal.seed import DEMO_PASSWORD
 from portal.tenders.models import Bid, Tender, TenderCriterion
 from portal.tenders.rules import beijing_instant, local_date
-from tests.e2e import journey_support, test_tender_journeys
 from tests.e2e.journey_support import (
     click_through,
     expect_flash,
@@ -69,11 +68,6 @@ from tests.e2e.test_tender_journeys import (
     record_need,
     tender_facts,
 )
-
-# The shared fixtures (journey_support; ``files`` of the tender journeys), bound here so that pytest finds them.
-browser_context_args, clock, cast, people = (journey_support.browser_context_args, journey_support.clock,
-                                             journey_support.cast, journey_support.people)
-files = test_tender_journeys.files
 
 METHODS = {"open": "公开招标", "invited": "邀请招标", "negotiation": "竞争性谈判", "single_source": "单一来源"}
 GROUNDS = {"open": None, "invited": "few_suppliers", "negotiation": "price_unknown", "single_source": "only_supplier"}

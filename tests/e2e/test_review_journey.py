@@ -64,7 +64,6 @@ from portal.reviews.rules import ReviewKind
 from portal.tenders.models import Tender
 from portal.tenders.rules import beijing_instant
 from tests.award_builders import complete_report, make_committee
-from tests.e2e import journey_support
 from tests.e2e.journey_support import (
     PDF_BYTES,
     START,
@@ -78,10 +77,6 @@ from tests.e2e.journey_support import (
     submit,
 )
 from tests.evaluation_factories import make_single_source
-
-# The shared fixtures (journey_support), bound here so that pytest finds them for this module's tests.
-browser_context_args, clock, cast, people = (journey_support.browser_context_args, journey_support.clock,
-                                             journey_support.cast, journey_support.people)
 
 NGO = "ngo4"  # 登封市嵩阳社会工作服务中心: no demo contract, so its record holds only this journey's reviews
 TIED_EXPERT, EXPERTS = "expert3", ("expert1", "expert2")  # 吴海燕 is the NGO's supervisor; 孙立新, 周文华 review

@@ -11,9 +11,7 @@ The clock, the demo cast, the signed-in pages and the page helpers come from jou
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,9 +26,7 @@ from portal.i18n import format_money
 from portal.seed import DEMO_PASSWORD
 from portal.tenders.models import SupplierDraw, Tender
 from portal.tenders.rules import beijing_instant, local_date
-from tests.e2e import journey_support
 from tests.e2e.journey_support import (
-    PDF_BYTES,
     START,
     expect_flash,
     expect_no_form_errors,
@@ -43,26 +39,6 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 TENDER_URL = re.compile(r"/tenders/(\d+)$")
 
 
-def _docx_bytes() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", "<w:document>资格证明文件</w:document>")
-    return buffer.getvalue()
-
-
-# The shared fixtures (journey_support), bound here so that pytest finds them for this module's tests.
-browser_context_args, clock, cast, people = (journey_support.browser_context_args, journey_support.clock,
-                                             journey_support.cast, journey_support.people)
-
-
-@pytest.fixture
-def files(tmp_path):
-    technical = tmp_path / "技术和服务方案.pdf"
-    technical.write_bytes(PDF_BYTES)
-    qualification = tmp_path / "资格证明文件.docx"
-    qualification.write_bytes(_docx_bytes())
-    return technical, qualification
 
 
 # --- Helpers ---------------------------------------------------------------------------------------------------
