@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
-from sqlalchemy.pool import NullPool
 
 from portal.config import PROJECT_ROOT
 from portal.extensions import db
@@ -338,18 +337,12 @@ class Run:
 
 
 def heartbeat_runs() -> list[Run]:
-    """The heartbeat runs the scheduler processes recorded, read through a connection of its own each time (never
-    one from the test process's pool, whose SQLite read snapshot could predate the processes' commits)."""
-    engine = sa.create_engine(db.engine.url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(JobRun.id, JobRun.runner, JobRun.due_at, JobRun.started_at, JobRun.ok)
-                .where(JobRun.job_id == HEARTBEAT_ID)
-                .order_by(JobRun.id)
-            ).all()
-    finally:
-        engine.dispose()
+    rows = db.session.execute(
+        sa.select(JobRun.id, JobRun.runner, JobRun.due_at, JobRun.started_at, JobRun.ok)
+        .where(JobRun.job_id == HEARTBEAT_ID)
+        .order_by(JobRun.id)
+    ).all()
+    db.session.rollback()
     return [Run(r.id, int(r.runner.rsplit(":", 1)[1]), r.due_at, r.started_at, r.ok) for r in rows]
 
 
