@@ -177,6 +177,41 @@ def open_review_gate(contract: Contract, *, review_ref: str, grade: str, actor, 
     return waiting
 
 
+def close_review_gate(contract: Contract, *, review_ref: str, reason: str, actor,
+                      now: datetime) -> Installment | None:
+    """The other hook of the reviews feature: the review ``review_ref`` that opened a gate was graded again below
+    合格 (after an upheld appeal), so the grade the payment rested on no longer stands.
+
+    An installment it made payable and not paid yet is shut again (gate_met_at cleared; a later passing review
+    opens it as any other) and returned; an installment already paid stays paid, is returned unchanged (its
+    ``paid_on`` set) and the officers are told, since recovering the money is a matter for the contract's terms;
+    None when the review opened no gate. Audited, the officers told in both cases.
+    """
+    contract = lock_contract(contract)
+    installment = db.session.scalars(
+        sa.select(Installment).where(Installment.contract_id == contract.id, Installment.gate_source == review_ref)
+        .with_for_update().execution_options(populate_existing=True)).first()
+    if installment is None:
+        return None
+    context = {"reference": contract.reference, "title": contract.title, "position": installment.position,
+               "amount": format_money(installment.amount), "reason": reason}
+    if installment.paid_on is not None:
+        audit.record("payment.gate_regraded_after_payment", installment, actor=actor, now=now, new={
+            "contract_id": contract.id, "position": installment.position, "review": review_ref, "reason": reason,
+            "paid_on": installment.paid_on})
+        notify_many(_officers(contract), "payment_paid_on_a_withdrawn_grade",
+                    context | {"paid_on": installment.paid_on.isoformat()}, link=contract_link(contract), now=now)
+        return installment
+    old = {"gate_met_at": installment.gate_met_at, "source": installment.gate_source}
+    installment.gate_met_at, installment.gate_source = None, ""
+    db.session.flush()
+    audit.record("payment.gate_closed", installment, actor=actor, now=now, old=old, new={
+        "contract_id": contract.id, "position": installment.position, "gate": installment.gate,
+        "review": review_ref, "reason": reason})
+    notify_many(_officers(contract), "payment_gate_closed", context, link=contract_link(contract), now=now)
+    return installment
+
+
 # --- Final acceptance (验收, R45) -----------------------------------------------------------------------------------
 
 

@@ -9,7 +9,8 @@ What a grade does (``apply_grade``), in this order:
 1. a review of a contract year records that year's outcome (``contracts.delivery.record_year_review``): a failure
    stops the next year until a later review of the year passes;
 2. at 合格 or better a review that opens a payment opens the next REVIEW gate of the schedule (a refusal of the
-   contracts feature never undoes the grading: the officers are told why no gate opened);
+   contracts feature never undoes the grading: the officers are told why no gate opened); a review that opened a
+   gate and is graded again below 合格 after an appeal shuts it if it is not paid yet (paid, the officers are told);
 3. 不合格 opens a rectification (整改) of a contract in force: the NGO's plan is due within 10 working days;
 4. a graded re-review closes the rectification it was planned for;
 5. a review re-graded at 合格 or better after an appeal lifts its own rectification;
@@ -237,6 +238,15 @@ def apply_grade(review: Review, *, actor, now: datetime) -> dict:
         else:
             review.gate_installment_id = installment.id if installment is not None else review.gate_installment_id
             outcome["gate"] = installment.position if installment is not None else None
+    # (2b) Graded again below 合格 after an upheld appeal: the gate the earlier grade opened shuts if not paid yet.
+    if not passed and review.gate_installment_id is not None:
+        reason = f"{review.title}经申诉重新评定为{GRADE_NAMES[grade]}（{_shown(review.score)}分）"
+        installment = payments.close_review_gate(contract, review_ref=ref, reason=reason, actor=actor, now=now)
+        if installment is not None and installment.paid_on is None:
+            review.gate_installment_id = None
+            outcome["gate_closed"] = installment.position
+        elif installment is not None:
+            outcome["gate_paid_before_regrade"] = installment.position
     # (3) 不合格 opens a rectification, once per review.
     rectification = rectification_of(review)
     in_force = contract.status == ContractStatus.SIGNED  # an ended contract is not rectified nor terminated again
@@ -300,7 +310,8 @@ def apply_grade(review: Review, *, actor, now: datetime) -> dict:
 def reopen(review: Review, *, reason: str, actor, now: datetime) -> Review:
     """An upheld appeal reopens the scoring: graded -> started, the next round, score and grade cleared, every
     counting reviewer's sheet unsubmitted so they can change their points (each change audited); they are told.
-    The gate opened, the year recorded and the rectification stay until the review is graded again."""
+    The gate opened, the year recorded and the rectification stay until the review is graded again, which confirms
+    or undoes them (``apply_grade``)."""
     review = lock_review(review)
     require_manager(review, actor)
     if review.status != ReviewStatus.GRADED:

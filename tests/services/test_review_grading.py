@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from portal.accounts.models import User
 from portal.audit import AuditEntry
-from portal.contracts import delivery
+from portal.contracts import delivery, payments
 from portal.contracts.models import ContractStatus, Gate
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.extensions import db
@@ -397,6 +397,65 @@ def test_an_upheld_appeal_reopens_the_scoring_and_a_pass_lifts_the_rectification
     assert rectification.status == RectificationStatus.CLOSED and "整改解除" in rectification.closed_reason
     assert review_installment(started).gate_source == f"review:{review.id}"
     assert "本报告为申诉后第 2" in pdftotext(grading.report_document(regraded).file.read_bytes(), tmp_path)
+
+
+def _regrade(review, officer, reviewers, total, at):
+    """An upheld appeal reopens the review; every reviewer gives ``total``; the officer grades it again."""
+    grading.reopen(review, reason="申诉理由成立，重新评分。", actor=officer, now=at)
+    db.session.commit()
+    for reviewer in reviewers:
+        resubmit(reviewer, total, at)
+    grading.finalise(review, actor=officer, now=at)
+    db.session.commit()
+    return review
+
+
+def test_a_pass_regraded_as_a_failure_shuts_the_gate_it_opened(started, city_bureau, create_user, now):
+    review = graded(started, [70, 72], now=now)
+    installment = review_installment(started)
+    assert installment.gate_source == f"review:{review.id}" and review.gate_installment_id == installment.id
+    later = now + timedelta(days=1)
+    _regrade(review, started.officer, started.reviewers, 50, later)
+    db.session.refresh(installment)
+    assert review.grade == Grade.FAIL and review.round == 2
+    assert installment.gate_met_at is None and installment.gate_source == "" and review.gate_installment_id is None
+    assert '"gate_closed":2' in audited("review.grade_applied")[-1].new_values
+    [closed] = audited("payment.gate_closed")
+    assert f'"review":"review:{review.id}"' in closed.new_values and "经申诉重新评定为不合格" in closed.new_values
+    message = inbox(started.officer)[-1]
+    assert message.subject == f"Not payable any more: {started.contract.reference}, installment 2"
+    assert "经申诉重新评定为不合格（50.00分）" in message.body
+    with pytest.raises(DomainError, match="Installment 2 is not payable yet"):
+        payments.record_payment(installment, paid_on=date(2026, 12, 1), amount=installment.amount, voucher="PZ-1",
+                                actor=started.officer, now=later)
+    db.session.rollback()
+    assert rectification_of(review).status == RectificationStatus.AWAITING_PLAN
+    # A later review that passes opens the same installment again.
+    another = started_review(city_bureau, create_user, now=later, on=started, kind=ReviewKind.SUPERVISION,
+                             opens_payment=True)
+    passed = graded(another, [75, 75], now=later)
+    db.session.refresh(installment)
+    assert installment.gate_source == f"review:{passed.id}" and installment.gate_met_at == later
+
+
+def test_an_installment_paid_before_its_review_is_regraded_as_a_failure_stays_paid(started, now):
+    review = graded(started, [70, 72], now=now)
+    installment = review_installment(started)
+    payments.record_payment(installment, paid_on=date(2026, 11, 30), amount=installment.amount, voucher="PZ-2026-7",
+                            actor=started.officer, now=now)
+    db.session.commit()
+    later = now + timedelta(days=1)
+    _regrade(review, started.officer, started.reviewers, 50, later)
+    db.session.refresh(installment)
+    assert review.grade == Grade.FAIL
+    assert installment.paid_on == date(2026, 11, 30) and installment.gate_met_at == now
+    assert review.gate_installment_id == installment.id and not audited("payment.gate_closed")
+    assert '"gate_paid_before_regrade":2' in audited("review.grade_applied")[-1].new_values
+    [flagged] = audited("payment.gate_regraded_after_payment")
+    assert '"paid_on":"2026-11-30"' in flagged.new_values
+    message = next(n for n in inbox(started.officer) if n.subject.startswith("Paid on a grade"))
+    assert message.subject == f"Paid on a grade that no longer stands: {started.contract.reference}, installment 2"
+    assert "was paid on 2026-11-30" in message.body and "recovered" in message.body
 
 
 def test_a_pass_after_an_appeal_lifts_an_undecided_termination_proposal(started, city_bureau, create_user, now):
