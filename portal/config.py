@@ -115,6 +115,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "SCHEDULER_EXTRA_JOB_MODULES": [
             name.strip() for name in env.get("PORTAL_SCHEDULER_EXTRA_JOBS", "").split(",") if name.strip()
         ],
+        # The public summary (/statistics) is computed at most once per this many seconds per worker process
+        # (portal/public/figures_cache.py); 0 computes it at every request.
+        "PUBLIC_FIGURES_CACHE_SECONDS": int(env.get("PORTAL_PUBLIC_FIGURES_CACHE_SECONDS", 300)),
         # RULES-CN A.1: 公开招标数额标准 (国办发〔2019〕55号: 2,000,000 yuan for services).
         "OPEN_TENDER_THRESHOLD": Decimal(env.get("PORTAL_OPEN_TENDER_THRESHOLD", "2000000")),
         # RULES-CN E.25 (87-60): the law sets no trigger for an abnormally low price; a bid this share or more

@@ -121,6 +121,7 @@ def app(database_url, tmp_path_factory):
         "PORTAL_SEALING_KEY": secrets.token_hex(32),
         "UPLOAD_FOLDER": str(instance / "uploads"),
         "MAIL_ENABLED": False,
+        "PUBLIC_FIGURES_CACHE_SECONDS": 0,  # each test sees its own data (tests/views/test_dashboard.py caches)
     })
     app.test_client_class = IsolatedClient
     with app.app_context():

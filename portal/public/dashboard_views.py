@@ -17,6 +17,7 @@ from flask_login import current_user
 from portal.db import utcnow
 from portal.permissions import Role, role_required
 from portal.public import dashboard
+from portal.public.figures_cache import public_figures
 from portal.public.views import bp
 from portal.urls import MAX_ID
 
@@ -205,7 +206,6 @@ def dashboard_figures():
 def statistics():
     choice = Choice()
     _read_year(choice)
-    scope = dashboard.public_scope(now=utcnow(), year=choice.year)
-    figures = dashboard.figures(scope)
-    return render_template("public/dashboard_public.html", panels=panels(figures), choice=choice,
-                           years=dashboard.years_with_data(scope))
+    kept = public_figures(choice.year, now=utcnow())
+    return render_template("public/dashboard_public.html", panels=panels(kept.figures), choice=choice,
+                           years=kept.years, computed_at=kept.computed_at)

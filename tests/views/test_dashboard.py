@@ -5,9 +5,12 @@ inline script or style, and a fixed number of statements however many rows there
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
+from portal.public.figures_cache import EXTENSION_KEY
 from portal.tenders.models import Method
 from tests.dashboard_builders import award, bid, contract, tender, world
 from tests.support.queries import queries_for
@@ -79,6 +82,38 @@ def test_the_public_summary_shows_published_data_only(client, w):
     for user in w.suppliers:  # no supplier's name; no person's name at all
         assert user.organisation.name not in page and user.name not in page
     assert text(client.get(f"{PUBLIC_URL}?year=x")).count('class="alert alert-warning"') == 1
+
+
+@pytest.fixture
+def cached(app, monkeypatch):
+    """The public figures kept for five minutes, as in production, in a cache of this test's own."""
+    monkeypatch.setitem(app.config, "PUBLIC_FIGURES_CACHE_SECONDS", 300)
+    app.extensions.pop(EXTENSION_KEY, None)
+    yield
+    app.extensions.pop(EXTENSION_KEY, None)
+
+
+def test_the_public_summary_is_kept_five_minutes_then_brought_up_to_date(client, w, cached):
+    start = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        assert queries_for(client, PUBLIC_URL) > 0
+        page = text(client.get(PUBLIC_URL))
+        assert "Figures as of 2026-11-30 10:00 (Beijing time)" in page and "¥640,000.00" in page
+        assert queries_for(client, PUBLIC_URL) == 0  # kept: an anonymous visitor costs no statement at all
+        extra = tender(w.east, method=Method.OPEN, budget="700000", published="2026-09-01", opened="2026-10-01")
+        bid(extra, w.suppliers[4], price="654321")
+        won = award(extra, w.suppliers[4], amount="654321", decided="2026-11-20", noticed="2026-11-21")
+        contract(won, w.officers["east"], amount="654321", letter="2026-11-20", signed_at=bj("2026-11-23"),
+                 noticed="2026-11-24")
+        clock.shift(timedelta(seconds=299))
+        page = text(client.get(PUBLIC_URL))
+        assert "¥1,294,321.00" not in page and "Figures as of 2026-11-30 10:00" in page
+        clock.shift(timedelta(seconds=1))
+        page = text(client.get(PUBLIC_URL))
+        assert "¥1,294,321.00" in page and "Figures as of 2026-11-30 10:05 (Beijing time)" in page  # 640,000 + 654,321
+        assert queries_for(client, f"{PUBLIC_URL}?year=2025") > 0  # another year is computed on its own
+    as_user(client, w.officers["east"])
+    assert "¥1,104,321.00" in text(client.get(OFFICER_URL))  # 450,000 + 654,321: officers' figures are never kept
 
 
 def test_charts_are_data_blocks_beside_tables_with_no_inline_script_or_style(client, w):
