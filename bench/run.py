@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from bench.app import bench_app, with_ping
 from bench.load import Server, ab, session_cookies
 from bench.measure import first_contract_pdf, pages, query_counts, stored_contract_pdf
-from bench.report import machine, save_result, write_doc
+from bench.report import machine, runs_in_doc, save_result, write_doc
 from portal.config import PROJECT_ROOT
 from portal.extensions import db
 
@@ -123,7 +123,7 @@ def main(scale: str, db_kind: str, pg_server: str, requests: int, concurrency: i
                                                                 "after": [round(x, 2) for x in os.getloadavg()]},
            "rows": measured["rows"], "generation": generation, "requests": requests, "concurrency": concurrency,
            "pages": results, "contract_pdf": measured["pdf"], "finished": time.time()}
-    write_doc(DOC, save_result(BENCH_ROOT / "results.json", name, run))
+    write_doc(DOC, save_result(BENCH_ROOT / "results.json", name, run, earlier=runs_in_doc(DOC)))
     click.echo(f"written to {DOC}")
 
 
