@@ -24,12 +24,12 @@ PAINTED = """() => Array.from(document.querySelectorAll('canvas[data-chart]')).m
 
 
 def _watch(page: Page) -> list[str]:
-    """Collect console errors (the browser's own request for /favicon.ico, which the portal has none of, aside) and
-    uncaught script errors."""
+    """Collect console errors (a failed /favicon.ico request among them: the icon is inline) and uncaught script
+    errors."""
     problems: list[str] = []
     page.add_init_script(WATCH_CSP)
     page.on("console", lambda message: problems.append(f"{message.text} {message.location.get('url', '')}")
-            if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico") else None)
+            if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
     return problems
 
