@@ -66,6 +66,7 @@ class Contract(TimestampMixin, db.Model):
         sa.CheckConstraint("end_date >= start_date", name="dates"),
         sa.CheckConstraint("performance_bond IS NULL OR performance_bond >= 0", name="bond_not_negative"),
         sa.CheckConstraint("status IN ('draft', 'withdrawn') OR signed_at IS NOT NULL", name="signed_has_time"),
+        sa.Index("ix_contracts_status_drafted", "status", "drafted_at", "id"),  # the dashboards' newest of a kind
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -213,11 +213,23 @@ def live_draft_clause():
 
 
 def dashboard_contracts(user, limit: int = 8) -> list[Contract]:
-    """For the dashboards: the contracts awaiting signature (their award still in force) and those in force."""
-    query = _visible(sa.select(Contract), user).options(
+    """For the dashboards: the contracts awaiting signature (their award still in force), newest first, then those
+    in force, newest first; ``limit`` in all.
+
+    One statement. Each kind's newest ``limit`` are picked apart (index ``ix_contracts_status_drafted``, walked in
+    order) before the two short lists are merged, rather than sorting every visible contract: a city bureau of a
+    province-sized history oversees 100,000 signed contracts."""
+    newest = (Contract.drafted_at.desc(), Contract.id.desc())
+    visible = _visible(sa.select(Contract.id), user)
+
+    def first(condition):
+        picked = visible.where(condition).order_by(*newest).limit(limit).subquery()
+        return sa.select(picked.c.id)
+
+    ids = sa.union_all(first(live_draft_clause()), first(Contract.status == ContractStatus.SIGNED))
+    query = sa.select(Contract).where(Contract.id.in_(ids)).options(
         selectinload(Contract.tender), selectinload(Contract.bureau), selectinload(Contract.supplier))
-    query = query.where(sa.or_(Contract.status == ContractStatus.SIGNED, live_draft_clause())).order_by(
-        sa.case((Contract.status == ContractStatus.DRAFT, 0), else_=1), Contract.drafted_at.desc(), Contract.id.desc())
+    query = query.order_by(sa.case((Contract.status == ContractStatus.DRAFT, 0), else_=1), *newest)
     return list(db.session.scalars(query.limit(limit)))
 
 

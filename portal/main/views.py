@@ -74,7 +74,7 @@ def _officer_dashboard() -> dict:
     )
     projects = db.session.scalars(
         sa.select(ServiceProject).where(ServiceProject.bureau_id.in_(bureau_ids))
-        .order_by(ServiceProject.created_at.desc()).limit(5)).all()
+        .order_by(ServiceProject.id.desc()).limit(5)).all()  # the newest, by the primary key's index
     live = (TenderStatus.DRAFT, TenderStatus.PUBLISHED, TenderStatus.NEGOTIATING, TenderStatus.OPENED,
             TenderStatus.EVALUATING)
     tenders = db.session.scalars(

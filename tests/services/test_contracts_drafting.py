@@ -24,13 +24,15 @@ from portal.contracts.jobs import JOBS
 from portal.contracts.models import Contract, ContractStatus, Gate
 from portal.errors import Conflict, DomainError, NotAllowed
 from portal.evaluation import award as awards
-from portal.evaluation.models import Challenge, ChallengeStatus
+from portal.evaluation.models import AwardStatus, Challenge, ChallengeStatus
 from portal.extensions import db
 from portal.notices import Notice, NoticeKind
 from portal.notify import Notification
 from portal.pdf import GeneratedDocument
-from portal.tenders.models import TenderStatus
+from portal.tenders.models import Method, TenderStatus
+from tests import dashboard_builders as histories
 from tests.award_builders import evaluated_open_tender
+from tests.funding_builders import district as district_under
 from tests.support.web import bj
 
 pytestmark = pytest.mark.usefixtures("english_messages")
@@ -565,6 +567,40 @@ def test_contracts_for_each_role(ev, create_user, create_org, city_bureau, distr
     assert services.contracts_for(ev.experts[0]) == []
     assert services.dashboard_contracts(winner(ev)) == [contract]
     assert services.awards_awaiting_contract(ev.officers[0]) == []
+
+
+def test_the_dashboard_lists_live_drafts_then_contracts_in_force_each_newest_first(city_bureau, create_org,
+                                                                                   create_user):
+    east, west = (district_under(create_org, city_bureau, name) for name in ("东区民政局", "西区民政局"))
+    officers = {b: create_user("officer", organisation_id=b.id) for b in (east, west)}
+    supplier = create_user("supplier")
+
+    def made(bureau, decided: str, *, signed: bool = False, annulled: bool = False, withdrawn: bool = False):
+        t = histories.tender(bureau, method=Method.OPEN, budget="100000", published="2026-06-01")
+        won = histories.award(t, supplier, amount="90000", decided=decided)
+        item = histories.contract(won, officers[bureau], amount="90000", letter=decided,
+                                  signed_at=bj(decided) + timedelta(days=3) if signed else None)
+        if annulled:
+            won.status = AwardStatus.ANNULLED
+        if withdrawn:
+            item.status = ContractStatus.WITHDRAWN
+        db.session.commit()
+        return item
+
+    old_draft, new_draft = made(east, "2026-07-01"), made(east, "2026-09-01")
+    signed = [made(east, day, signed=True) for day in ("2026-07-10", "2026-08-10", "2026-08-20")]
+    made(east, "2026-10-01", annulled=True)  # a draft whose award was annulled: awaits withdrawal, not signing
+    made(east, "2026-10-02", withdrawn=True)
+    west_signed = made(west, "2026-08-15", signed=True)
+    east_officer, city_officer = officers[east], create_user("officer", organisation_id=city_bureau.id)
+    assert services.dashboard_contracts(east_officer, limit=4) == [new_draft, old_draft, signed[2], signed[1]]
+    assert services.dashboard_contracts(east_officer) == [new_draft, old_draft, *reversed(signed)]
+    assert services.dashboard_contracts(east_officer, limit=1) == [new_draft]
+    assert services.dashboard_contracts(city_officer, limit=5) == [new_draft, old_draft, signed[2], west_signed,
+                                                                   signed[1]]
+    assert services.dashboard_contracts(officers[west]) == [west_signed]
+    assert services.dashboard_contracts(supplier) == [new_draft, old_draft, signed[2], west_signed, signed[1],
+                                                      signed[0]]
 
 
 def test_awards_awaiting_a_contract(ev):
