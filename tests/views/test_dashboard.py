@@ -98,7 +98,7 @@ def test_the_public_summary_is_kept_five_minutes_then_brought_up_to_date(client,
     with time_machine.travel(start, tick=False) as clock:
         assert queries_for(client, PUBLIC_URL) > 0
         page = text(client.get(PUBLIC_URL))
-        assert "Figures as of 2026-11-30 10:00 (Beijing time)" in page and "¥640,000.00" in page
+        assert "数据截至2026-11-30 10:00（北京时间）" in page and "¥640,000.00" in page  # the public reads Chinese
         assert queries_for(client, PUBLIC_URL) == 0  # kept: an anonymous visitor costs no statement at all
         extra = tender(w.east, method=Method.OPEN, budget="700000", published="2026-09-01", opened="2026-10-01")
         bid(extra, w.suppliers[4], price="654321")
@@ -107,10 +107,10 @@ def test_the_public_summary_is_kept_five_minutes_then_brought_up_to_date(client,
                  noticed="2026-11-24")
         clock.shift(timedelta(seconds=299))
         page = text(client.get(PUBLIC_URL))
-        assert "¥1,294,321.00" not in page and "Figures as of 2026-11-30 10:00" in page
+        assert "¥1,294,321.00" not in page and "数据截至2026-11-30 10:00" in page
         clock.shift(timedelta(seconds=1))
         page = text(client.get(PUBLIC_URL))
-        assert "¥1,294,321.00" in page and "Figures as of 2026-11-30 10:05 (Beijing time)" in page  # 640,000 + 654,321
+        assert "¥1,294,321.00" in page and "数据截至2026-11-30 10:05（北京时间）" in page  # 640,000 + 654,321
         assert queries_for(client, f"{PUBLIC_URL}?year=2025") > 0  # another year is computed on its own
     as_user(client, w.officers["east"])
     assert "¥1,104,321.00" in text(client.get(OFFICER_URL))  # 450,000 + 654,321: officers' figures are never kept
